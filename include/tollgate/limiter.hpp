@@ -1,0 +1,768 @@
+// tollgate::limiter - keyed GCRA rate limiting.
+//
+// What it decides: whether a request of a given cost, for a given key (an
+// account, an API key, an IP address: any bytes), in a given tier (a named
+// rate/burst class), may pass at time now_ns, and if not, how long to wait.
+//
+// Model: the Generic Cell Rate Algorithm, the token bucket written as one
+// "theoretical arrival time" (TAT) per key. With emission interval T (ns per
+// token) and burst b, a request of cost c at time now is admitted iff
+//     max(TAT, now) + c*T - now <= b*T,
+// and then TAT := max(TAT, now) + c*T. A bucket whose TAT <= now is full and
+// carries no information; such buckets are "idle" and are what the bounded
+// key table evicts first. Rates are quantised to an integer T in ns
+// (T = round(1e9 / (rate * multiplier)), at least 1), so over any window of t
+// ns a full bucket admits exactly b + floor(t / T) unit requests.
+//
+// Invariants:
+//   - time standing still or stepping backwards never creates tokens
+//     (max(TAT, now) never decreases TAT);
+//   - a bucket never holds more than b tokens, also after cancellations;
+//   - a cost larger than b is rejected at once (cost_exceeds_burst), with
+//     retry_after = retry_never, never queued forever;
+//   - every rejection carries the exact wait until the same request would be
+//     admitted (absent other traffic).
+//
+// Key table: open addressing over 16-byte slots {key hash, TAT}, four slots
+// to a 64-byte group, each key hashed to two candidate groups. A slot is
+// updated with one 16-byte CAS on key and TAT together, so a decision can
+// never land on a slot that was meanwhile given to another key. When a new
+// key finds its eight candidate slots taken, the idle one that has been idle
+// longest is evicted; if none is idle the request is rejected with reason
+// `capacity` and the time until a candidate goes idle (fail closed), or, with
+// on_full_policy::overflow, decided against one shared bucket per tier.
+//
+// Thread-safety: acquire, peek, reserve, cancel, remaining and the
+// accessors are lock-free and allocation-free and may be called from any
+// number of threads at once. set_multiplier and set_shadow may be called at
+// any time; a short writer lock serialises concurrent multiplier changes
+// (readers never wait for it).
+#pragma once
+
+#include <algorithm>
+#include <array>
+#include <atomic>
+#include <cmath>
+#include <cstdint>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <random>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tollgate/detail/atomic128.hpp"
+#include "tollgate/detail/counters.hpp"
+#include "tollgate/detail/hash.hpp"
+
+namespace tollgate {
+
+enum class limit_reason : std::int32_t {
+  none = 0,
+  rate = 1,
+  cost_exceeds_burst = 2,
+  capacity = 3,
+  parent = 4,
+  invalid_argument = 100,  // C++ only: a tier index out of range
+};
+
+inline constexpr std::uint64_t retry_never = ~std::uint64_t{0};
+
+struct limit_decision {
+  bool allowed = false;
+  bool shadow = false;  // admitted only because the limiter is in shadow mode
+  limit_reason reason = limit_reason::none;
+  std::uint64_t retry_after_ns = 0;
+  std::uint64_t remaining = 0;  // whole tokens left in the key's bucket
+};
+
+// What a reservation took, so that cancel() can give it back.
+struct reservation {
+  std::uint64_t key_hash = 0;
+  std::uint64_t own_ns = 0;
+  std::uint64_t parent_ns = 0;
+  std::uint32_t tier = 0;
+  std::uint32_t flags = 0;  // see limiter::res_*
+
+  bool valid() const noexcept { return (flags & 1u) != 0; }
+};
+
+struct tier {
+  std::string name;
+  double rate = 1000.0;  // tokens per second
+  std::uint32_t burst = 1000;
+};
+
+enum class on_full_policy { reject, overflow };
+
+class limiter;
+
+struct limiter_options {
+  std::vector<tier> tiers{tier{"default", 1000.0, 1000}};
+  std::uint64_t capacity = 65536;
+  on_full_policy on_full = on_full_policy::reject;
+  bool shadow = false;
+  double multiplier = 1.0;
+  // Consulted with its empty-key bucket after this limiter admits. Not owned;
+  // must outlive this limiter.
+  limiter* parent = nullptr;
+};
+
+struct limiter_stats {
+  std::uint64_t admitted = 0;
+  std::uint64_t rejected = 0;
+  std::uint64_t shadow_rejected = 0;
+  std::uint64_t capacity_rejected = 0;
+  std::uint64_t evictions = 0;
+  std::uint64_t keys = 0;
+  std::uint64_t slots = 0;
+  std::uint64_t cancelled = 0;
+};
+
+// Plain GCRA arithmetic, shared by the keyed table and single buckets.
+namespace gcra {
+
+// Largest supported now_ns; larger values are clamped (about 146 years of
+// monotonic time), which keeps every sum below 2^64.
+inline constexpr std::uint64_t max_now = std::uint64_t{1} << 62;
+// burst * T must not exceed this.
+inline constexpr std::uint64_t max_burst_ns = std::uint64_t{1} << 62;
+
+struct tier_params {
+  std::uint64_t t_ns;      // emission interval
+  std::uint64_t burst_ns;  // burst * t_ns
+  double inv_t;            // 1.0 / t_ns, to count tokens without dividing
+};
+
+struct step {
+  bool ok;
+  std::uint64_t new_tat;
+  std::uint64_t retry_after_ns;
+  std::uint64_t remaining;
+};
+
+inline std::uint64_t whole_tokens(std::uint64_t avail_ns, const tier_params& p) noexcept {
+  auto r = static_cast<std::uint64_t>(static_cast<double>(avail_ns) * p.inv_t);
+  // The reciprocal can be off by one either way at exact multiples of T.
+  if (r * p.t_ns > avail_ns) {
+    --r;
+  } else if ((r + 1) * p.t_ns <= avail_ns) {
+    ++r;
+  }
+  return r;
+}
+
+inline std::uint64_t remaining_at(std::uint64_t tat, std::uint64_t now,
+                                  const tier_params& p) noexcept {
+  const std::uint64_t used = tat > now ? tat - now : 0;
+  return used >= p.burst_ns ? 0 : whole_tokens(p.burst_ns - used, p);
+}
+
+// cost_ns <= p.burst_ns and now <= max_now are the caller's preconditions.
+inline step evaluate(std::uint64_t tat, std::uint64_t now, std::uint64_t cost_ns,
+                     const tier_params& p) noexcept {
+  const std::uint64_t base = tat > now ? tat : now;
+  const std::uint64_t used_after = base - now + cost_ns;
+  if (used_after <= p.burst_ns) {
+    return {true, base + cost_ns, 0, whole_tokens(p.burst_ns - used_after, p)};
+  }
+  return {false, tat, used_after - p.burst_ns, remaining_at(tat, now, p)};
+}
+
+// Give back cost_ns taken earlier; never beyond a full bucket.
+inline std::uint64_t refund(std::uint64_t tat, std::uint64_t now, std::uint64_t cost_ns) noexcept {
+  if (tat <= now) return tat;  // already full
+  return tat - now > cost_ns ? tat - cost_ns : now;
+}
+
+}  // namespace gcra
+
+class limiter {
+ public:
+  static constexpr std::uint32_t max_tiers = 64;
+  static constexpr std::uint64_t max_capacity = std::uint64_t{1} << 26;
+  static constexpr double max_rate = 1e9;
+  static constexpr double max_multiplier = 1e6;
+
+  static constexpr std::uint32_t res_valid = 1;
+  static constexpr std::uint32_t res_own_overflow = 2;
+  static constexpr std::uint32_t res_parent_overflow = 4;
+
+  // Validates everything; nothing is allocated for an invalid configuration.
+  static absl::StatusOr<std::unique_ptr<limiter>> create(const limiter_options& opts) {
+    if (opts.tiers.empty() || opts.tiers.size() > max_tiers) {
+      return absl::InvalidArgumentError("tier count must be 1..64");
+    }
+    if (opts.capacity == 0 || opts.capacity > max_capacity) {
+      return absl::OutOfRangeError("capacity must be 1..2^26 keys");
+    }
+    if (!(opts.multiplier > 0.0) || !(opts.multiplier <= max_multiplier)) {
+      return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
+    }
+    for (std::size_t i = 0; i < opts.tiers.size(); ++i) {
+      const tier& t = opts.tiers[i];
+      if (t.name.empty() || t.name.size() > 63) {
+        return absl::InvalidArgumentError("tier " + std::to_string(i) +
+                                          ": name must be 1..63 bytes");
+      }
+      for (std::size_t j = 0; j < i; ++j) {
+        if (opts.tiers[j].name == t.name) {
+          return absl::InvalidArgumentError("tier " + std::to_string(i) + ": duplicate name '" +
+                                            t.name + "'");
+        }
+      }
+      if (!(t.rate > 0.0) || !(t.rate <= max_rate)) {
+        return absl::OutOfRangeError("tier '" + t.name +
+                                     "': rate must be finite, > 0 and <= 1e9 per second");
+      }
+      if (t.burst == 0) {
+        return absl::InvalidArgumentError("tier '" + t.name + "': burst must be >= 1");
+      }
+      if (!params_for(t, opts.multiplier)) {
+        return absl::OutOfRangeError("tier '" + t.name +
+                                     "': burst / rate too large (burst * interval > 2^62 ns)");
+      }
+    }
+    return std::unique_ptr<limiter>(new limiter(opts));
+  }
+
+  limiter(const limiter&) = delete;
+  limiter& operator=(const limiter&) = delete;
+  ~limiter() { std::free(slots_); }
+
+  // Take `cost` tokens. cost 0 asks without taking (like peek).
+  limit_decision acquire(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
+                         std::uint64_t now_ns) noexcept {
+    return decide(hash(key), tier_index, cost, now_ns, nullptr);
+  }
+
+  // As acquire; when admitted *res records what was taken for cancel().
+  limit_decision reserve(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
+                         std::uint64_t now_ns, reservation* res) noexcept {
+    return decide(hash(key), tier_index, cost, now_ns, res);
+  }
+
+  // Decision on a key hash already computed with hash() (batch callers).
+  limit_decision acquire_hashed(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
+                                std::uint64_t now_ns) noexcept {
+    return decide(h, tier_index, cost, now_ns, nullptr);
+  }
+
+  // Give back what a reservation took. Calling it twice for one reservation
+  // gives back twice (bounded by a full bucket); the caller cancels once.
+  void cancel(const reservation& res, std::uint64_t now_ns) noexcept {
+    if (!res.valid() || res.tier >= tier_count_) return;
+    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    if (res.own_ns != 0) {
+      if (res.flags & res_own_overflow) {
+        refund_word(overflow_[res.tier].tat, res.own_ns, now);
+      } else {
+        refund_key(res.key_hash, res.own_ns, now);
+      }
+    }
+    if (res.parent_ns != 0 && parent_ != nullptr) {
+      const std::uint32_t pt = parent_->parent_tier(res.tier);
+      if (res.flags & res_parent_overflow) {
+        parent_->refund_word(parent_->overflow_[pt].tat, res.parent_ns, now);
+      } else {
+        parent_->refund_key(parent_->empty_key_hash_, res.parent_ns, now);
+      }
+    }
+    stats_.add(st_cancelled);
+  }
+
+  // What acquire would decide now; changes nothing.
+  limit_decision peek(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
+                      std::uint64_t now_ns) const noexcept {
+    if (tier_index >= tier_count_) return invalid();
+    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    const gcra::tier_params p = params(tier_index);
+    const std::uint64_t h = hash(key);
+    if (static_cast<std::uint64_t>(cost) > tiers_[tier_index].burst) {
+      return too_costly(peek_tat(h, tier_index, now), now, p);
+    }
+    std::uint64_t tat = 0;
+    std::uint64_t wait = 0;
+    if (!peek_slot(h, now, &tat, &wait)) {
+      if (on_full_ == on_full_policy::reject) {
+        return with_shadow({false, false, limit_reason::capacity, wait, 0});
+      }
+      tat = overflow_[tier_index].tat.load(std::memory_order_acquire);
+    }
+    const gcra::step s = gcra::evaluate(tat, now, cost * p.t_ns, p);
+    limit_decision d{s.ok, false, s.ok ? limit_reason::none : limit_reason::rate,
+                     s.retry_after_ns, s.remaining};
+    if (d.allowed && parent_ != nullptr && cost != 0) {
+      const limit_decision pd =
+          parent_->peek_hashed(parent_->empty_key_hash_, parent_tier(tier_index), cost, now);
+      if (!pd.allowed && !pd.shadow) {
+        d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining};
+      }
+    }
+    return d.allowed ? d : with_shadow(d);
+  }
+
+  // Whole tokens available to key in the tier (burst for an unknown key).
+  std::uint64_t remaining(std::string_view key, std::uint32_t tier_index,
+                          std::uint64_t now_ns) const noexcept {
+    if (tier_index >= tier_count_) return 0;
+    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    return gcra::remaining_at(peek_tat(hash(key), tier_index, now), now, params(tier_index));
+  }
+
+  absl::Status set_multiplier(double m) {
+    if (!(m > 0.0) || !(m <= max_multiplier)) {
+      return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
+    }
+    std::array<gcra::tier_params, max_tiers> next{};
+    for (std::uint32_t i = 0; i < tier_count_; ++i) {
+      auto p = params_for(tiers_[i], m);
+      if (!p) {
+        return absl::OutOfRangeError("multiplier makes tier '" + tiers_[i].name +
+                                     "' burst * interval exceed 2^62 ns");
+      }
+      next[i] = *p;
+    }
+    std::lock_guard<std::mutex> lock(writer_);
+    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
+    seq_.store(s + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    for (std::uint32_t i = 0; i < tier_count_; ++i) store_params(i, next[i]);
+    multiplier_.store(m, std::memory_order_relaxed);
+    seq_.store(s + 2, std::memory_order_release);
+    return absl::OkStatus();
+  }
+
+  double multiplier() const noexcept { return multiplier_.load(std::memory_order_relaxed); }
+  void set_shadow(bool on) noexcept { shadow_.store(on, std::memory_order_relaxed); }
+  bool shadow() const noexcept { return shadow_.load(std::memory_order_relaxed); }
+  std::uint32_t tier_count() const noexcept { return tier_count_; }
+  const tier& tier_at(std::uint32_t i) const noexcept { return tiers_[i]; }
+  limiter* parent() const noexcept { return parent_; }
+
+  // Current emission interval of a tier, in ns.
+  std::uint64_t interval_ns(std::uint32_t tier_index) const noexcept {
+    return tier_index < tier_count_ ? params(tier_index).t_ns : 0;
+  }
+
+  std::optional<std::uint32_t> tier_index(std::string_view name) const noexcept {
+    for (std::uint32_t i = 0; i < tier_count_; ++i) {
+      if (tiers_[i].name == name) return i;
+    }
+    return std::nullopt;
+  }
+
+  limiter_stats stats() const noexcept {
+    limiter_stats s;
+    s.admitted = stats_.sum(st_admitted);
+    s.rejected = stats_.sum(st_rejected);
+    s.shadow_rejected = stats_.sum(st_shadow_rejected);
+    s.capacity_rejected = stats_.sum(st_capacity_rejected);
+    s.evictions = stats_.sum(st_evictions);
+    s.cancelled = stats_.sum(st_cancelled);
+    const std::int64_t k = keys_.load(std::memory_order_relaxed);
+    s.keys = k < 0 ? 0 : static_cast<std::uint64_t>(k);
+    s.slots = slot_count_;
+    return s;
+  }
+
+  std::uint64_t hash(std::string_view key) const noexcept {
+    return detail::hash_bytes(key.data(), key.size(), seed_);
+  }
+
+  // Bytes of key-table memory, for sizing.
+  std::uint64_t table_bytes() const noexcept { return slot_count_ * sizeof(detail::pair_slot); }
+
+ private:
+  static constexpr std::uint32_t group_slots = 4;
+
+  enum stat : std::size_t {
+    st_admitted,
+    st_rejected,
+    st_shadow_rejected,
+    st_capacity_rejected,
+    st_evictions,
+    st_cancelled,
+    st_count
+  };
+
+  struct alignas(64) overflow_bucket {
+    std::atomic<std::uint64_t> tat{0};
+  };
+
+  struct tier_slot {
+    std::atomic<std::uint64_t> t_ns{1};
+    std::atomic<std::uint64_t> burst_ns{1};
+    std::atomic<double> inv_t{1.0};
+  };
+
+  explicit limiter(const limiter_options& o)
+      : tiers_(o.tiers),
+        tier_count_(static_cast<std::uint32_t>(o.tiers.size())),
+        on_full_(o.on_full),
+        parent_(o.parent),
+        shadow_(o.shadow),
+        multiplier_(o.multiplier),
+        tier_params_(std::make_unique<tier_slot[]>(o.tiers.size())),
+        overflow_(std::make_unique<overflow_bucket[]>(o.tiers.size())) {
+    std::random_device rd;
+    seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    for (std::uint32_t i = 0; i < tier_count_; ++i) store_params(i, *params_for(tiers_[i], o.multiplier));
+    // At most 7/8 load at `capacity` keys; at least two groups.
+    slot_count_ = std::max<std::uint64_t>(2 * group_slots,
+                                          detail::next_pow2((o.capacity * 8 + 6) / 7));
+    group_mask_ = slot_count_ / group_slots - 1;
+    const std::size_t bytes = slot_count_ * sizeof(detail::pair_slot);
+    slots_ = static_cast<detail::pair_slot*>(std::aligned_alloc(64, bytes));
+    if (slots_ == nullptr) throw std::bad_alloc();
+    std::memset(static_cast<void*>(slots_), 0, bytes);
+    empty_key_hash_ = hash(std::string_view());
+  }
+
+  static std::optional<gcra::tier_params> params_for(const tier& t, double m) noexcept {
+    const double interval = std::round(1e9 / (t.rate * m));
+    if (!(interval < 9.2e18)) return std::nullopt;
+    std::uint64_t tn = interval < 1.0 ? 1 : static_cast<std::uint64_t>(interval);
+    if (tn > gcra::max_burst_ns / t.burst) return std::nullopt;
+    return gcra::tier_params{tn, tn * t.burst, 1.0 / static_cast<double>(tn)};
+  }
+
+  void store_params(std::uint32_t i, const gcra::tier_params& p) noexcept {
+    tier_params_[i].t_ns.store(p.t_ns, std::memory_order_relaxed);
+    tier_params_[i].burst_ns.store(p.burst_ns, std::memory_order_relaxed);
+    tier_params_[i].inv_t.store(p.inv_t, std::memory_order_relaxed);
+  }
+
+  // Seqlock read: a consistent triple even while set_multiplier runs.
+  gcra::tier_params params(std::uint32_t i) const noexcept {
+    const tier_slot& ts = tier_params_[i];
+    for (;;) {
+      const std::uint64_t s = seq_.load(std::memory_order_acquire);
+      gcra::tier_params p{ts.t_ns.load(std::memory_order_relaxed),
+                          ts.burst_ns.load(std::memory_order_relaxed),
+                          ts.inv_t.load(std::memory_order_relaxed)};
+      std::atomic_thread_fence(std::memory_order_acquire);
+      if ((s & 1) == 0 && seq_.load(std::memory_order_relaxed) == s) return p;
+    }
+  }
+
+  std::uint32_t parent_tier(std::uint32_t t) const noexcept {
+    return t < parent_->tier_count_ ? t : 0;
+  }
+
+  static limit_decision invalid() noexcept {
+    return {false, false, limit_reason::invalid_argument, 0, 0};
+  }
+
+  limit_decision with_shadow(limit_decision d) const noexcept {
+    if (!d.allowed && shadow()) {
+      d.allowed = true;
+      d.shadow = true;
+    }
+    return d;
+  }
+
+  static limit_decision too_costly(std::uint64_t tat, std::uint64_t now,
+                                   const gcra::tier_params& p) noexcept {
+    return {false, false, limit_reason::cost_exceeds_burst, retry_never,
+            gcra::remaining_at(tat, now, p)};
+  }
+
+  void groups(std::uint64_t h, std::uint64_t* g) const noexcept {
+    g[0] = h & group_mask_;
+    g[1] = detail::fold_mul(h, 0x9e3779b97f4a7c15ULL) & group_mask_;
+    if (g[1] == g[0]) g[1] = g[0] ^ 1;
+  }
+
+  detail::pair_slot* find(std::uint64_t h) const noexcept {
+    std::uint64_t g[2];
+    groups(h, g);
+    for (std::uint64_t gi : g) {
+      detail::pair_slot* base = slots_ + gi * group_slots;
+      for (std::uint32_t i = 0; i < group_slots; ++i) {
+        if (detail::load_key(base[i]) == h) return base + i;
+      }
+    }
+    return nullptr;
+  }
+
+  // Claims a slot for a new key h: an empty one, else the longest-idle one.
+  // On success the slot holds {h, 0} (a full bucket) or h already. On
+  // failure *wait_ns is the time until a candidate becomes idle.
+  detail::pair_slot* insert(std::uint64_t h, std::uint64_t now,
+                            std::uint64_t* wait_ns) noexcept {
+    std::uint64_t g[2];
+    groups(h, g);
+    for (int attempt = 0; attempt < 64; ++attempt) {
+      detail::pair_slot* empty = nullptr;
+      detail::pair_slot* victim = nullptr;
+      std::uint64_t victim_key = 0, victim_tat = 0;
+      std::uint64_t min_wait = retry_never;
+      for (std::uint64_t gi : g) {
+        detail::pair_slot* base = slots_ + gi * group_slots;
+        for (std::uint32_t i = 0; i < group_slots; ++i) {
+          const std::uint64_t k = detail::load_key(base[i]);
+          if (k == h) return base + i;
+          if (k == 0) {
+            if (empty == nullptr) empty = base + i;
+            continue;
+          }
+          const std::uint64_t t = detail::load_value(base[i]);
+          if (t <= now) {
+            if (victim == nullptr || t < victim_tat) {
+              victim = base + i;
+              victim_key = k;
+              victim_tat = t;
+            }
+          } else {
+            min_wait = std::min(min_wait, t - now);
+          }
+        }
+      }
+      detail::pair_slot* claimed = nullptr;
+      if (empty != nullptr) {
+        const std::uint64_t t = detail::load_value(*empty);
+        if (detail::cas_pair(*empty, 0, t, h, 0)) {
+          keys_.fetch_add(1, std::memory_order_relaxed);
+          claimed = empty;
+        }
+      } else if (victim != nullptr) {
+        if (detail::cas_pair(*victim, victim_key, victim_tat, h, 0)) {
+          stats_.add(st_evictions);
+          claimed = victim;
+        }
+      } else {
+        *wait_ns = min_wait;
+        return nullptr;
+      }
+      if (claimed != nullptr) return dedupe(h, claimed);
+    }
+    *wait_ns = 0;  // heavy churn on these slots; try again at once
+    return nullptr;
+  }
+
+  // Two threads may claim different slots for the same new key; the first
+  // in probe order wins and the other gives its untouched slot back.
+  detail::pair_slot* dedupe(std::uint64_t h, detail::pair_slot* mine) noexcept {
+    detail::pair_slot* first = find(h);
+    if (first != nullptr && first != mine) {  // find() returns the first in probe order
+      if (detail::cas_pair(*mine, h, 0, 0, 0)) keys_.fetch_sub(1, std::memory_order_relaxed);
+      return first;
+    }
+    return mine;
+  }
+
+  // Read-only view of where h would live. Returns false when h is absent
+  // and no candidate slot could take it now (table full, nothing idle).
+  bool peek_slot(std::uint64_t h, std::uint64_t now, std::uint64_t* tat,
+                 std::uint64_t* wait_ns) const noexcept {
+    std::uint64_t g[2];
+    groups(h, g);
+    bool room = false;
+    std::uint64_t min_wait = retry_never;
+    for (std::uint64_t gi : g) {
+      const detail::pair_slot* base = slots_ + gi * group_slots;
+      for (std::uint32_t i = 0; i < group_slots; ++i) {
+        const std::uint64_t k = detail::load_key(base[i]);
+        const std::uint64_t t = detail::load_value(base[i]);
+        if (k == h) {
+          *tat = t;
+          return true;
+        }
+        if (k == 0 || t <= now) {
+          room = true;
+        } else {
+          min_wait = std::min(min_wait, t - now);
+        }
+      }
+    }
+    *tat = 0;
+    *wait_ns = min_wait;
+    return room;
+  }
+
+  std::uint64_t peek_tat(std::uint64_t h, std::uint32_t tier_index,
+                         std::uint64_t now) const noexcept {
+    std::uint64_t tat = 0, wait = 0;
+    if (!peek_slot(h, now, &tat, &wait) && on_full_ == on_full_policy::overflow) {
+      tat = overflow_[tier_index].tat.load(std::memory_order_acquire);
+    }
+    return tat;
+  }
+
+  limit_decision peek_hashed(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
+                             std::uint64_t now) const noexcept {
+    const gcra::tier_params p = params(tier_index);
+    const std::uint64_t tat = peek_tat(h, tier_index, now);
+    if (cost > tiers_[tier_index].burst) return with_shadow(too_costly(tat, now, p));
+    const gcra::step s = gcra::evaluate(tat, now, cost * p.t_ns, p);
+    return with_shadow({s.ok, false, s.ok ? limit_reason::none : limit_reason::rate,
+                        s.retry_after_ns, s.remaining});
+  }
+
+  // One GCRA step on a keyed slot. Returns false (and *d the capacity
+  // rejection) when the key could not get a slot.
+  bool step_key(std::uint64_t h, std::uint64_t cost_ns, std::uint64_t now,
+                const gcra::tier_params& p, limit_decision* d) noexcept {
+    detail::pair_slot* s = find(h);
+    for (;;) {
+      if (s == nullptr) {
+        std::uint64_t wait = 0;
+        s = insert(h, now, &wait);
+        if (s == nullptr) {
+          *d = {false, false, limit_reason::capacity, wait, 0};
+          return false;
+        }
+      }
+      const std::uint64_t tat = detail::load_value(*s);
+      if (detail::load_key(*s) != h) {
+        s = find(h);
+        continue;
+      }
+      const gcra::step st = gcra::evaluate(tat, now, cost_ns, p);
+      if (!st.ok) {
+        *d = {false, false, limit_reason::rate, st.retry_after_ns, st.remaining};
+        return true;
+      }
+      if (detail::cas_pair(*s, h, tat, h, st.new_tat)) {
+        *d = {true, false, limit_reason::none, 0, st.remaining};
+        return true;
+      }
+    }
+  }
+
+  static void step_word(std::atomic<std::uint64_t>& word, std::uint64_t cost_ns,
+                        std::uint64_t now, const gcra::tier_params& p,
+                        limit_decision* d) noexcept {
+    std::uint64_t tat = word.load(std::memory_order_acquire);
+    for (;;) {
+      const gcra::step st = gcra::evaluate(tat, now, cost_ns, p);
+      if (!st.ok) {
+        *d = {false, false, limit_reason::rate, st.retry_after_ns, st.remaining};
+        return;
+      }
+      if (word.compare_exchange_weak(tat, st.new_tat, std::memory_order_acq_rel,
+                                     std::memory_order_acquire)) {
+        *d = {true, false, limit_reason::none, 0, st.remaining};
+        return;
+      }
+    }
+  }
+
+  // Decides for key hash h in this limiter only. *overflow says whether the
+  // shared overflow bucket was used.
+  limit_decision decide_local(std::uint64_t h, std::uint32_t tier_index, std::uint64_t cost_ns,
+                              std::uint64_t now, const gcra::tier_params& p,
+                              bool* overflow) noexcept {
+    limit_decision d;
+    *overflow = false;
+    if (!step_key(h, cost_ns, now, p, &d) && on_full_ == on_full_policy::overflow) {
+      *overflow = true;
+      step_word(overflow_[tier_index].tat, cost_ns, now, p, &d);
+    }
+    return d;
+  }
+
+  limit_decision decide(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
+                        std::uint64_t now_ns, reservation* res) noexcept {
+    if (res != nullptr) *res = reservation{};
+    if (tier_index >= tier_count_) return invalid();
+    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    const gcra::tier_params p = params(tier_index);
+    limit_decision d;
+    if (cost > tiers_[tier_index].burst) {
+      d = too_costly(peek_tat(h, tier_index, now), now, p);
+    } else {
+      const std::uint64_t cost_ns = cost * p.t_ns;
+      bool own_overflow = false;
+      d = decide_local(h, tier_index, cost_ns, now, p, &own_overflow);
+      if (d.allowed && parent_ != nullptr && cost != 0) {
+        limiter& par = *parent_;
+        const std::uint32_t pt = parent_tier(tier_index);
+        const gcra::tier_params pp = par.params(pt);
+        bool par_overflow = false;
+        limit_decision pd;
+        if (cost > par.tiers_[pt].burst) {
+          pd = too_costly(0, now, pp);
+        } else {
+          pd = par.decide_local(par.empty_key_hash_, pt, cost * pp.t_ns, now, pp, &par_overflow);
+        }
+        par.count(pd);
+        if (!pd.allowed) {
+          // The parent said no: the child's tokens go back.
+          if (own_overflow) {
+            refund_word(overflow_[tier_index].tat, cost_ns, now);
+          } else {
+            refund_key(h, cost_ns, now);
+          }
+          d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining};
+        } else if (res != nullptr) {
+          res->parent_ns = cost * pp.t_ns;
+          if (par_overflow) res->flags |= res_parent_overflow;
+        }
+      }
+      if (d.allowed && res != nullptr && cost != 0) {
+        res->key_hash = h;
+        res->own_ns = cost_ns;
+        res->tier = tier_index;
+        res->flags |= res_valid | (own_overflow ? res_own_overflow : 0);
+      } else if (res != nullptr) {
+        *res = reservation{};
+      }
+    }
+    d = with_shadow(d);
+    count(d);
+    return d;
+  }
+
+  void count(const limit_decision& d) noexcept {
+    stats_.add(d.allowed ? st_admitted : st_rejected);
+    if (d.shadow) stats_.add(st_shadow_rejected);
+    if (d.reason == limit_reason::capacity) stats_.add(st_capacity_rejected);
+  }
+
+  void refund_key(std::uint64_t h, std::uint64_t cost_ns, std::uint64_t now) noexcept {
+    for (;;) {
+      detail::pair_slot* s = find(h);
+      if (s == nullptr) return;  // evicted: it was idle, so full already
+      const std::uint64_t tat = detail::load_value(*s);
+      if (detail::load_key(*s) != h) continue;
+      const std::uint64_t next = gcra::refund(tat, now, cost_ns);
+      if (next == tat || detail::cas_pair(*s, h, tat, h, next)) return;
+    }
+  }
+
+  static void refund_word(std::atomic<std::uint64_t>& word, std::uint64_t cost_ns,
+                          std::uint64_t now) noexcept {
+    std::uint64_t tat = word.load(std::memory_order_acquire);
+    for (;;) {
+      const std::uint64_t next = gcra::refund(tat, now, cost_ns);
+      if (next == tat || word.compare_exchange_weak(tat, next, std::memory_order_acq_rel)) return;
+    }
+  }
+
+  std::vector<tier> tiers_;
+  std::uint32_t tier_count_;
+  on_full_policy on_full_;
+  limiter* parent_;
+  std::atomic<bool> shadow_;
+  std::atomic<double> multiplier_;
+  std::unique_ptr<tier_slot[]> tier_params_;
+  std::unique_ptr<overflow_bucket[]> overflow_;
+  std::atomic<std::uint64_t> seq_{0};
+  std::mutex writer_;
+  std::uint64_t seed_ = 0;
+  std::uint64_t empty_key_hash_ = 0;
+  std::uint64_t slot_count_ = 0;
+  std::uint64_t group_mask_ = 0;
+  detail::pair_slot* slots_ = nullptr;
+  alignas(64) std::atomic<std::int64_t> keys_{0};
+  detail::striped_counters<st_count> stats_;
+};
+
+}  // namespace tollgate
