@@ -558,16 +558,20 @@ class breaker {
     }
   }
 
-  // Returns whether the outcome can have raised a rate (failure or slow).
+  // Returns whether the thresholds need evaluating after this outcome.
   bool add_to_window(bool fail, bool slow, std::uint64_t now) noexcept {
     if (words_) {
-      const std::uint64_t idx = mod_(total_.fetch_add(1, std::memory_order_relaxed));
+      const std::uint64_t n = total_.fetch_add(1, std::memory_order_relaxed);
+      const std::uint64_t idx = mod_(n);
+      // Rates can only rise with a failure or a slow call, but the window can
+      // also just have reached minimum_calls with a rate already too high.
+      const bool evaluate = n + 1 == opts_.minimum_calls;
       std::atomic<std::uint64_t>& word = words_[idx >> 5];
       const unsigned shift = static_cast<unsigned>(idx & 31) * 2;
       const std::uint64_t bits = (fail ? 1u : 0u) | (slow ? 2u : 0u);
       std::uint64_t cur = word.load(std::memory_order_relaxed);
       std::uint64_t old_bits = (cur >> shift) & 3;
-      if (old_bits == bits) return bits != 0;  // healthy steady state: no write
+      if (old_bits == bits) return bits != 0 || evaluate;  // steady state: no write
       while (!word.compare_exchange_weak(cur, (cur & ~(std::uint64_t{3} << shift)) | (bits << shift),
                                          std::memory_order_relaxed)) {
       }
@@ -575,7 +579,7 @@ class breaker {
       const std::uint64_t delta = (bits & 1) - (old_bits & 1) +
                                   ((((bits >> 1) & 1) - ((old_bits >> 1) & 1)) << 32);
       agg_.fetch_add(delta, std::memory_order_relaxed);
-      return bits != 0;
+      return bits != 0 || evaluate;
     }
     const std::uint64_t epoch = now / opts_.bucket_ns;
     detail::pair_slot& b = buckets_[epoch % opts_.window_size];
@@ -588,11 +592,13 @@ class breaker {
         next_e = epoch;  // a bucket from an earlier window: start over
         next_v = add;
       } else if ((v & calls_mask) >= calls_mask) {
-        return fail || slow;  // saturated: the rates stay as measured
+        return true;  // saturated: the rates stay as measured
       } else {
         next_v = v + add;  // this epoch, or a later one if time stepped back
       }
-      if (detail::cas_pair(b, e, v, next_e, next_v)) return fail || slow;
+      // A success can bring the window up to minimum_calls, so time windows
+      // evaluate on every outcome (O(window_size)).
+      if (detail::cas_pair(b, e, v, next_e, next_v)) return true;
     }
   }
 

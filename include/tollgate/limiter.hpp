@@ -266,7 +266,7 @@ class limiter {
       }
     }
     if (res.parent_ns != 0 && parent_ != nullptr) {
-      const std::uint32_t pt = parent_->parent_tier(res.tier);
+      const std::uint32_t pt = parent_tier(res.tier);
       if (res.flags & res_parent_overflow) {
         parent_->refund_word(parent_->overflow_[pt].tat, res.parent_ns, now);
       } else {

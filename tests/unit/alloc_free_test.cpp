@@ -1,0 +1,80 @@
+// The decision hot paths never allocate: counted with a replaced global
+// operator new around loops of decisions (after construction and warm-up).
+#include <catch2/catch.hpp>
+
+#include <atomic>
+#include <cstdio>
+#include <cstdlib>
+#include <new>
+#include <string>
+
+#include "tollgate/breaker.hpp"
+#include "tollgate/limiter.hpp"
+
+namespace {
+std::atomic<std::uint64_t> allocations{0};
+}
+
+// GCC pairs its own idea of new/delete across inlined std::allocator code
+// and warns about the (correct) malloc/free pairing of the replacements.
+#pragma GCC diagnostic ignored "-Wmismatched-new-delete"
+
+void* operator new(std::size_t n) {
+  allocations.fetch_add(1, std::memory_order_relaxed);
+  if (void* p = std::malloc(n == 0 ? 1 : n)) return p;
+  throw std::bad_alloc();
+}
+void* operator new[](std::size_t n) { return operator new(n); }
+void operator delete(void* p) noexcept { std::free(p); }
+void operator delete[](void* p) noexcept { std::free(p); }
+void operator delete(void* p, std::size_t) noexcept { std::free(p); }
+void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
+
+TEST_CASE("limiter decisions allocate nothing") {
+  tollgate::limiter_options o;
+  o.tiers = {tollgate::tier{"a", 1000, 10}, tollgate::tier{"b", 10, 1}};
+  o.capacity = 64;
+  auto made = tollgate::limiter::create(o);
+  REQUIRE(made.ok());
+  auto& l = **made;
+  char keys[200][16];
+  for (int i = 0; i < 200; ++i) std::snprintf(keys[i], sizeof keys[i], "acct-%d", i);
+  l.acquire("warm", 0, 1, 0);
+  const std::uint64_t before = allocations.load();
+  std::uint64_t admitted = 0;
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint64_t now = static_cast<std::uint64_t>(i) * 1000;
+    const std::string_view k(keys[i % 200]);
+    admitted += l.acquire(k, static_cast<std::uint32_t>(i & 1), 1, now).allowed;
+    tollgate::reservation r;
+    if (l.reserve(k, 0, 1, now, &r).allowed) l.cancel(r, now);
+    admitted += l.peek(k, 0, 1, now).allowed;
+    admitted += l.remaining(k, 1, now);
+  }
+  const std::uint64_t during = allocations.load() - before;
+  CHECK(admitted > 0);
+  CHECK(l.stats().evictions > 0);  // the eviction path ran too
+  CHECK(during == 0);
+}
+
+TEST_CASE("breaker decisions allocate nothing") {
+  tollgate::breaker_options o;
+  o.window_size = 20;
+  o.minimum_calls = 5;
+  o.open_ns = 1000;
+  o.half_open_probes = 2;
+  o.max_in_flight = 4;
+  auto made = tollgate::breaker::create(o);
+  REQUIRE(made.ok());
+  auto& b = **made;
+  b.acquire(0);
+  const std::uint64_t before = allocations.load();
+  for (int i = 0; i < 100000; ++i) {
+    const std::uint64_t now = static_cast<std::uint64_t>(i) * 100;
+    const auto p = b.acquire(now);
+    b.record(p, (i % 4 != 0) ? tollgate::outcome::failure : tollgate::outcome::success, 10, now);
+  }
+  const std::uint64_t during = allocations.load() - before;
+  CHECK(b.stats(0).transitions > 0);  // every state was visited
+  CHECK(during == 0);
+}
