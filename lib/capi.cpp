@@ -62,8 +62,7 @@ static_assert(sizeof(tg_reservation) == 32 && offsetof(tg_reservation, own_ns) =
               offsetof(tg_reservation, parent_ns) == 16 && offsetof(tg_reservation, tier) == 24 &&
               offsetof(tg_reservation, flags) == 28);
 static_assert(sizeof(tg_limiter_stats) == 64);
-static_assert(sizeof(tg_breaker_options) == 88 &&
-              offsetof(tg_breaker_options, window_type) == 4 &&
+static_assert(sizeof(tg_breaker_options) == 88 && offsetof(tg_breaker_options, window_type) == 4 &&
               offsetof(tg_breaker_options, window_size) == 8 &&
               offsetof(tg_breaker_options, minimum_calls) == 12 &&
               offsetof(tg_breaker_options, bucket_ns) == 16 &&
@@ -159,8 +158,12 @@ bool valid_state(int s) noexcept { return s >= TG_BREAKER_CLOSED && s <= TG_BREA
 
 void event_trampoline(void* user, const tollgate::breaker_event& ev) {
   const auto* cb = static_cast<const tg_breaker::callback*>(user);
-  const tg_breaker_event c{static_cast<int32_t>(ev.from), static_cast<int32_t>(ev.to), ev.now_ns,
-                           ev.failure_rate, ev.slow_rate, ev.open_ns};
+  const tg_breaker_event c{static_cast<int32_t>(ev.from),
+                           static_cast<int32_t>(ev.to),
+                           ev.now_ns,
+                           ev.failure_rate,
+                           ev.slow_rate,
+                           ev.open_ns};
   cb->fn(cb->user, &c);
 }
 
@@ -244,7 +247,8 @@ int tg_limiter_new(const tg_limiter_options* opts, tg_limiter** out, tg_error* e
         if (t.reserved != 0) {
           return fail(err, TG_EINVAL, "tiers[" + std::to_string(i) + "].reserved must be 0");
         }
-        lo.tiers.push_back(tollgate::tier{std::string(t.name, strnlen(t.name, 64)), t.rate, t.burst});
+        lo.tiers.push_back(
+            tollgate::tier{std::string(t.name, strnlen(t.name, 64)), t.rate, t.burst});
       }
     }
     auto made = tollgate::limiter::create(lo);
@@ -278,8 +282,8 @@ int tg_limiter_acquire(tg_limiter* lim, const void* key, size_t key_len, uint32_
   });
 }
 
-int tg_limiter_peek(tg_limiter* lim, const void* key, size_t key_len, uint32_t tier,
-                    uint32_t cost, uint64_t now_ns, tg_limit_decision* out) {
+int tg_limiter_peek(tg_limiter* lim, const void* key, size_t key_len, uint32_t tier, uint32_t cost,
+                    uint64_t now_ns, tg_limit_decision* out) {
   return guarded(nullptr, [&]() -> int {
     if (int rc = check_request(lim, key, key_len, tier, cost, out); rc != TG_OK) return rc;
     to_c(lim->impl->peek(key_view(key, key_len), tier, cost, now_ns), out);
@@ -331,8 +335,8 @@ int tg_limiter_cancel(tg_limiter* lim, const tg_reservation* res, uint64_t now_n
 }
 
 int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys, const uint32_t* key_offsets,
-                            size_t n, const uint32_t* tiers, const uint32_t* costs,
-                            uint64_t now_ns, tg_limit_decision* out) {
+                            size_t n, const uint32_t* tiers, const uint32_t* costs, uint64_t now_ns,
+                            tg_limit_decision* out) {
   return guarded(nullptr, [&]() -> int {
     if (!live_limiter(lim)) return TG_EINVAL;
     if (n == 0) return TG_OK;
@@ -361,7 +365,8 @@ int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys, const uint32_t
 int tg_limiter_set_multiplier(tg_limiter* lim, double multiplier) {
   if (!live_limiter(lim)) return TG_EINVAL;
   if (std::isnan(multiplier)) return TG_EINVAL;
-  return guarded(nullptr, [&] { return from_status(lim->impl->set_multiplier(multiplier), nullptr); });
+  return guarded(nullptr,
+                 [&] { return from_status(lim->impl->set_multiplier(multiplier), nullptr); });
 }
 
 int tg_limiter_get_multiplier(const tg_limiter* lim, double* out) {
@@ -497,9 +502,8 @@ int tg_breaker_acquire_many(tg_breaker* b, size_t n, uint64_t now_ns, tg_breaker
   });
 }
 
-int tg_breaker_record_many(tg_breaker* b, const tg_breaker_permit* permits,
-                           const int32_t* outcomes, const uint64_t* latencies_ns, size_t n,
-                           uint64_t now_ns) {
+int tg_breaker_record_many(tg_breaker* b, const tg_breaker_permit* permits, const int32_t* outcomes,
+                           const uint64_t* latencies_ns, size_t n, uint64_t now_ns) {
   return guarded(nullptr, [&]() -> int {
     if (!live_breaker(b)) return TG_EINVAL;
     if (n == 0) return TG_OK;

@@ -77,7 +77,7 @@ struct breaker_options {
   double backoff_multiplier = 1.0;
   std::uint64_t max_open_ns = 60'000'000'000;
   std::uint32_t half_open_probes = 5;
-  std::uint32_t max_in_flight = 0;  // 0: unbounded
+  std::uint32_t max_in_flight = 0;     // 0: unbounded
   std::uint64_t max_half_open_ns = 0;  // 0: unbounded
 };
 
@@ -150,9 +150,7 @@ namespace detail {
 // "faster remainder by direct computation").
 class fast_mod {
  public:
-  explicit fast_mod(std::uint32_t d) noexcept : d_(d) {
-    m_ = ~static_cast<u128>(0) / d + 1;
-  }
+  explicit fast_mod(std::uint32_t d) noexcept : d_(d) { m_ = ~static_cast<u128>(0) / d + 1; }
   std::uint64_t operator()(std::uint64_t a) const noexcept {
     const u128 low = m_ * a;
     const auto lo = static_cast<std::uint64_t>(low);
@@ -186,8 +184,7 @@ class breaker {
         (o.window_size == 0 || o.window_size > max_count_window)) {
       return absl::OutOfRangeError("window_size must be 1..65536 calls for a count window");
     }
-    if (o.window == window_type::time &&
-        (o.window_size == 0 || o.window_size > max_time_buckets)) {
+    if (o.window == window_type::time && (o.window_size == 0 || o.window_size > max_time_buckets)) {
       return absl::OutOfRangeError("window_size must be 1..256 buckets for a time window");
     }
     if (o.window == window_type::time && (o.bucket_ns == 0 || o.bucket_ns > max_duration_ns)) {
@@ -462,7 +459,7 @@ class breaker {
   std::uint64_t open_duration(std::uint32_t level) const noexcept {
     const double d = static_cast<double>(opts_.open_ns) * std::pow(opts_.backoff_multiplier, level);
     return d >= static_cast<double>(opts_.max_open_ns) ? opts_.max_open_ns
-                                                        : static_cast<std::uint64_t>(d);
+                                                       : static_cast<std::uint64_t>(d);
   }
 
   // One transition from exactly (w, deadline); false if the state moved on.
@@ -572,18 +569,19 @@ class breaker {
       std::uint64_t cur = word.load(std::memory_order_relaxed);
       std::uint64_t old_bits = (cur >> shift) & 3;
       if (old_bits == bits) return bits != 0 || evaluate;  // steady state: no write
-      while (!word.compare_exchange_weak(cur, (cur & ~(std::uint64_t{3} << shift)) | (bits << shift),
-                                         std::memory_order_relaxed)) {
+      while (!word.compare_exchange_weak(
+          cur, (cur & ~(std::uint64_t{3} << shift)) | (bits << shift), std::memory_order_relaxed)) {
       }
       old_bits = (cur >> shift) & 3;
-      const std::uint64_t delta = (bits & 1) - (old_bits & 1) +
-                                  ((((bits >> 1) & 1) - ((old_bits >> 1) & 1)) << 32);
+      const std::uint64_t delta =
+          (bits & 1) - (old_bits & 1) + ((((bits >> 1) & 1) - ((old_bits >> 1) & 1)) << 32);
       agg_.fetch_add(delta, std::memory_order_relaxed);
       return bits != 0 || evaluate;
     }
     const std::uint64_t epoch = now / opts_.bucket_ns;
     detail::pair_slot& b = buckets_[epoch % opts_.window_size];
-    const std::uint64_t add = 1 | (fail ? std::uint64_t{1} << 22 : 0) | (slow ? std::uint64_t{1} << 43 : 0);
+    const std::uint64_t add =
+        1 | (fail ? std::uint64_t{1} << 22 : 0) | (slow ? std::uint64_t{1} << 43 : 0);
     for (;;) {
       const std::uint64_t e = detail::load_key(b);
       const std::uint64_t v = detail::load_value(b);
@@ -608,7 +606,8 @@ class breaker {
     if (words_) {
       r.calls = std::min<std::uint64_t>(total_.load(std::memory_order_relaxed), opts_.window_size);
       const std::uint64_t a = agg_.load(std::memory_order_acquire);
-      const auto lo = static_cast<std::int64_t>(a & 0xffffffffu) - static_cast<std::int64_t>(agg_bias);
+      const auto lo =
+          static_cast<std::int64_t>(a & 0xffffffffu) - static_cast<std::int64_t>(agg_bias);
       const auto hi = static_cast<std::int64_t>(a >> 32) - static_cast<std::int64_t>(agg_bias);
       fails = lo < 0 ? 0 : static_cast<std::uint64_t>(lo);
       slows = hi < 0 ? 0 : static_cast<std::uint64_t>(hi);
@@ -624,7 +623,8 @@ class breaker {
       }
     }
     if (r.calls != 0) {
-      r.failure = 100.0 * static_cast<double>(std::min(fails, r.calls)) / static_cast<double>(r.calls);
+      r.failure =
+          100.0 * static_cast<double>(std::min(fails, r.calls)) / static_cast<double>(r.calls);
       r.slow = 100.0 * static_cast<double>(std::min(slows, r.calls)) / static_cast<double>(r.calls);
     }
     return r;

@@ -295,8 +295,8 @@ class limiter {
       tat = overflow_[tier_index].tat.load(std::memory_order_acquire);
     }
     const gcra::step s = gcra::evaluate(tat, now, cost * p.t_ns, p);
-    limit_decision d{s.ok, false, s.ok ? limit_reason::none : limit_reason::rate,
-                     s.retry_after_ns, s.remaining};
+    limit_decision d{s.ok, false, s.ok ? limit_reason::none : limit_reason::rate, s.retry_after_ns,
+                     s.remaining};
     if (d.allowed && parent_ != nullptr && cost != 0) {
       const limit_decision pd =
           parent_->peek_hashed(parent_->empty_key_hash_, parent_tier(tier_index), cost, now);
@@ -412,10 +412,11 @@ class limiter {
         overflow_(std::make_unique<overflow_bucket[]>(o.tiers.size())) {
     std::random_device rd;
     seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    for (std::uint32_t i = 0; i < tier_count_; ++i) store_params(i, *params_for(tiers_[i], o.multiplier));
+    for (std::uint32_t i = 0; i < tier_count_; ++i)
+      store_params(i, *params_for(tiers_[i], o.multiplier));
     // At most 7/8 load at `capacity` keys; at least two groups.
-    slot_count_ = std::max<std::uint64_t>(2 * group_slots,
-                                          detail::next_pow2((o.capacity * 8 + 6) / 7));
+    slot_count_ =
+        std::max<std::uint64_t>(2 * group_slots, detail::next_pow2((o.capacity * 8 + 6) / 7));
     group_mask_ = slot_count_ / group_slots - 1;
     const std::size_t bytes = slot_count_ * sizeof(detail::pair_slot);
     slots_ = static_cast<detail::pair_slot*>(std::aligned_alloc(64, bytes));
@@ -494,8 +495,7 @@ class limiter {
   // Claims a slot for a new key h: an empty one, else the longest-idle one.
   // On success the slot holds {h, 0} (a full bucket) or h already. On
   // failure *wait_ns is the time until a candidate becomes idle.
-  detail::pair_slot* insert(std::uint64_t h, std::uint64_t now,
-                            std::uint64_t* wait_ns) noexcept {
+  detail::pair_slot* insert(std::uint64_t h, std::uint64_t now, std::uint64_t* wait_ns) noexcept {
     std::uint64_t g[2];
     groups(h, g);
     for (int attempt = 0; attempt < 64; ++attempt) {
@@ -636,9 +636,8 @@ class limiter {
     }
   }
 
-  static void step_word(std::atomic<std::uint64_t>& word, std::uint64_t cost_ns,
-                        std::uint64_t now, const gcra::tier_params& p,
-                        limit_decision* d) noexcept {
+  static void step_word(std::atomic<std::uint64_t>& word, std::uint64_t cost_ns, std::uint64_t now,
+                        const gcra::tier_params& p, limit_decision* d) noexcept {
     std::uint64_t tat = word.load(std::memory_order_acquire);
     for (;;) {
       const gcra::step st = gcra::evaluate(tat, now, cost_ns, p);

@@ -148,13 +148,13 @@ typedef struct tg_tier {
 /* Options for tg_limiter_new. Since 0.1.0. */
 typedef struct tg_limiter_options {
   uint32_t struct_size;
-  uint32_t on_full;       /* TG_LIMITER_ON_FULL_*; default REJECT */
-  uint64_t capacity;      /* max keys; default 65536; 1 .. 2^26 */
-  const tg_tier* tiers;   /* array of tier_count tiers; copied */
-  uint32_t tier_count;    /* 1 .. 64; default: one tier, 1000/s, burst 1000 */
-  uint32_t shadow;        /* 1: decide and count, never reject; default 0 */
-  double multiplier;      /* scales every rate; > 0, default 1.0 */
-  tg_limiter* parent;     /* optional; referenced, not owned */
+  uint32_t on_full;     /* TG_LIMITER_ON_FULL_*; default REJECT */
+  uint64_t capacity;    /* max keys; default 65536; 1 .. 2^26 */
+  const tg_tier* tiers; /* array of tier_count tiers; copied */
+  uint32_t tier_count;  /* 1 .. 64; default: one tier, 1000/s, burst 1000 */
+  uint32_t shadow;      /* 1: decide and count, never reject; default 0 */
+  double multiplier;    /* scales every rate; > 0, default 1.0 */
+  tg_limiter* parent;   /* optional; referenced, not owned */
 } tg_limiter_options;
 
 /* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.1.0. */
@@ -173,10 +173,10 @@ TG_API void tg_limiter_free(tg_limiter* lim);
 
 /* Why a request was (or in shadow mode would have been) rejected. */
 #define TG_LIMIT_REASON_NONE 0
-#define TG_LIMIT_REASON_RATE 1             /* not enough tokens; retry later */
+#define TG_LIMIT_REASON_RATE 1               /* not enough tokens; retry later */
 #define TG_LIMIT_REASON_COST_EXCEEDS_BURST 2 /* cost > burst: never admissible */
-#define TG_LIMIT_REASON_CAPACITY 3         /* key table full, no idle bucket */
-#define TG_LIMIT_REASON_PARENT 4           /* the parent limiter rejected */
+#define TG_LIMIT_REASON_CAPACITY 3           /* key table full, no idle bucket */
+#define TG_LIMIT_REASON_PARENT 4             /* the parent limiter rejected */
 
 #define TG_LIMIT_FLAG_SHADOW 1u /* shadow mode admitted what it would reject */
 
@@ -218,7 +218,7 @@ typedef struct tg_reservation {
   uint64_t own_ns;    /* time-equivalent taken from the key's bucket */
   uint64_t parent_ns; /* taken from the parent's bucket */
   uint32_t tier;
-  uint32_t flags;     /* internal */
+  uint32_t flags; /* internal */
 } tg_reservation;
 
 /* Acquire and, when admitted, fill *res so the tokens can be given back with
@@ -239,9 +239,9 @@ TG_API int tg_limiter_cancel(tg_limiter* lim, const tg_reservation* res, uint64_
  * non-decreasing). tiers and costs may be NULL (tier 0, cost 1). out has n
  * entries. Validation happens before any decision: on TG_EINVAL nothing was
  * consumed. n = 0 is TG_OK. Thread-safe. Since 0.1.0. */
-TG_API int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys, const uint32_t* key_offsets,
-                                   size_t n, const uint32_t* tiers, const uint32_t* costs,
-                                   uint64_t now_ns, tg_limit_decision* out);
+TG_API int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys,
+                                   const uint32_t* key_offsets, size_t n, const uint32_t* tiers,
+                                   const uint32_t* costs, uint64_t now_ns, tg_limit_decision* out);
 
 /* Scale every tier's rate by multiplier (> 0, finite, <= 1e6), e.g. 0.5 in a
  * fast market. Takes effect for decisions that start after it returns.
@@ -345,9 +345,9 @@ TG_API void tg_breaker_free(tg_breaker* b);
  * token as opaque. Since 0.1.0. */
 typedef struct tg_breaker_permit {
   uint64_t token;
-  int32_t allowed;         /* 1 the call may start, 0 rejected */
-  int32_t reason;          /* TG_BREAKER_REASON_* */
-  int32_t state;           /* TG_BREAKER_* at the time of the decision */
+  int32_t allowed; /* 1 the call may start, 0 rejected */
+  int32_t reason;  /* TG_BREAKER_REASON_* */
+  int32_t state;   /* TG_BREAKER_* at the time of the decision */
   uint32_t reserved;
   uint64_t retry_after_ns; /* when rejected because open: time until half-open */
 } tg_breaker_permit;
@@ -407,19 +407,19 @@ TG_API int tg_breaker_set_event_callback(tg_breaker* b, tg_breaker_event_fn fn, 
 /* Counters since creation. Written by the library. Since 0.1.0. */
 typedef struct tg_breaker_stats {
   uint64_t admitted;
-  uint64_t rejected;           /* open, forced open or bulkhead */
+  uint64_t rejected; /* open, forced open or bulkhead */
   uint64_t bulkhead_rejected;
   uint64_t successes;
   uint64_t failures;
   uint64_t slow_calls;
   uint64_t ignored;
   uint64_t transitions;
-  uint64_t would_open;         /* METRICS_ONLY: trips that were not taken */
-  uint32_t in_flight;          /* bulkhead slots held now */
-  int32_t state;               /* TG_BREAKER_* */
-  double failure_rate;         /* percent over the window; -1 below minimum_calls */
-  double slow_rate;            /* percent; -1 below minimum_calls */
-  uint64_t window_calls;       /* calls counted in the window now */
+  uint64_t would_open;   /* METRICS_ONLY: trips that were not taken */
+  uint32_t in_flight;    /* bulkhead slots held now */
+  int32_t state;         /* TG_BREAKER_* */
+  double failure_rate;   /* percent over the window; -1 below minimum_calls */
+  double slow_rate;      /* percent; -1 below minimum_calls */
+  uint64_t window_calls; /* calls counted in the window now */
 } tg_breaker_stats;
 
 /* Thread-safe; counters are read one by one. Since 0.1.0. */

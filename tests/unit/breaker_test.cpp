@@ -57,7 +57,7 @@ TEST_CASE("closed stays closed below minimum_calls and opens exactly at the thre
   call(*b, outcome::failure, 0);
   call(*b, outcome::failure, 0);
   CHECK(b->state() == breaker_state::closed);  // 3 < minimum_calls, though 100% failing
-  call(*b, outcome::success, 0);  // the 4th call reaches minimum_calls at 75%
+  call(*b, outcome::success, 0);               // the 4th call reaches minimum_calls at 75%
   CHECK(b->state() == breaker_state::open);
   REQUIRE(log.events.size() == 1);
   CHECK(log.events[0].from == breaker_state::closed);

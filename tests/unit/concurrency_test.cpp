@@ -103,8 +103,8 @@ TEST_CASE("breaker counts reconcile while another thread forces transitions") {
   std::atomic<std::uint64_t> attempts{0}, granted{0};
   std::thread flipper([&] {
     const tollgate::breaker_state cycle[] = {
-        tollgate::breaker_state::open, tollgate::breaker_state::closed,
-        tollgate::breaker_state::half_open, tollgate::breaker_state::forced_open,
+        tollgate::breaker_state::open,         tollgate::breaker_state::closed,
+        tollgate::breaker_state::half_open,    tollgate::breaker_state::forced_open,
         tollgate::breaker_state::metrics_only, tollgate::breaker_state::closed};
     int i = 0;
     while (!stop.load()) {

@@ -54,8 +54,8 @@ TEST_CASE("a full bucket admits exactly burst + floor(t / T) over any window") {
     REQUIRE(interval == static_cast<std::uint64_t>(std::llround(1e9 / pc.rate)));
     for (std::uint64_t windows : {0ull, 1ull, 2ull, 13ull}) {
       for (std::int64_t delta : {-1, 0, 1}) {
-        const std::uint64_t t = windows * interval + static_cast<std::uint64_t>(
-                                                         windows == 0 && delta < 0 ? 0 : delta);
+        const std::uint64_t t =
+            windows * interval + static_cast<std::uint64_t>(windows == 0 && delta < 0 ? 0 : delta);
         for (std::uint64_t step : {std::uint64_t{1} + interval / 7, interval, 1000 * interval}) {
           auto l = make(pc.rate, pc.burst);
           INFO("rate " << pc.rate << " burst " << pc.burst << " t " << t << " step " << step);

@@ -12,7 +12,8 @@
 #include "tollgate/detail/hash.hpp"
 
 #if !defined(__GCC_HAVE_SYNC_COMPARE_AND_SWAP_16)
-#error "tollgate needs a 16-byte compare-and-swap: compile with -mcx16 (x86-64) or for a target that has one"
+#error \
+    "tollgate needs a 16-byte compare-and-swap: compile with -mcx16 (x86-64) or for a target that has one"
 #endif
 
 namespace tollgate::detail {
