@@ -362,11 +362,10 @@ int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys, const uint32_t
   });
 }
 
-int tg_limiter_set_multiplier(tg_limiter* lim, double multiplier) {
+int tg_limiter_set_multiplier(tg_limiter* lim, double multiplier, uint64_t now_ns) {
   if (!live_limiter(lim)) return TG_EINVAL;
-  if (std::isnan(multiplier)) return TG_EINVAL;
-  return guarded(nullptr,
-                 [&] { return from_status(lim->impl->set_multiplier(multiplier), nullptr); });
+  return guarded(
+      nullptr, [&] { return from_status(lim->impl->set_multiplier(multiplier, now_ns), nullptr); });
 }
 
 int tg_limiter_get_multiplier(const tg_limiter* lim, double* out) {

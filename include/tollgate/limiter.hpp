@@ -11,12 +11,21 @@
 // and then TAT := max(TAT, now) + c*T. A bucket whose TAT <= now is full and
 // carries no information; such buckets are "idle" and are what the bounded
 // key table evicts first. Rates are quantised to an integer T in ns
-// (T = round(1e9 / (rate * multiplier)), at least 1), so over any window of t
-// ns a full bucket admits exactly b + floor(t / T) unit requests.
+// (T = round(1e9 / rate), at least 1), so over any window of t ns a full
+// bucket admits exactly b + floor(t / T) unit requests.
+//
+// The run-time multiplier m (market conditions) scales every rate without
+// touching any bucket: the buckets live on a virtual clock that runs m times
+// as fast as the caller's clock, piecewise from the instant of each change
+// (32.32 fixed point; exact when m = 1). A change therefore keeps every
+// bucket's token count as it was at that instant and only changes how fast
+// tokens come back; retry-after is converted back to real nanoseconds,
+// rounded up.
 //
 // Invariants:
 //   - time standing still or stepping backwards never creates tokens
-//     (max(TAT, now) never decreases TAT);
+//     (max(TAT, now) never decreases TAT), and neither does a multiplier
+//     change;
 //   - a bucket never holds more than b tokens, also after cancellations;
 //   - a cost larger than b is rejected at once (cost_exceeds_burst), with
 //     retry_after = retry_never, never queued forever;
@@ -36,7 +45,8 @@
 // accessors are lock-free and allocation-free and may be called from any
 // number of threads at once. set_multiplier and set_shadow may be called at
 // any time; a short writer lock serialises concurrent multiplier changes
-// (readers never wait for it).
+// and readers take a consistent view of the clock through a seqlock (they
+// retry, never block, if a change is being written).
 #pragma once
 
 #include <algorithm>
@@ -223,7 +233,7 @@ class limiter {
       if (t.burst == 0) {
         return absl::InvalidArgumentError("tier '" + t.name + "': burst must be >= 1");
       }
-      if (!params_for(t, opts.multiplier)) {
+      if (!params_for(t)) {
         return absl::OutOfRangeError("tier '" + t.name +
                                      "': burst / rate too large (burst * interval > 2^62 ns)");
       }
@@ -257,7 +267,8 @@ class limiter {
   // gives back twice (bounded by a full bucket); the caller cancels once.
   void cancel(const reservation& res, std::uint64_t now_ns) noexcept {
     if (!res.valid() || res.tier >= tier_count_) return;
-    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    const std::uint64_t real = std::min(now_ns, gcra::max_now);
+    const std::uint64_t now = clock().to_virtual(real);
     if (res.own_ns != 0) {
       if (res.flags & res_own_overflow) {
         refund_word(overflow_[res.tier].tat, res.own_ns, now);
@@ -267,10 +278,11 @@ class limiter {
     }
     if (res.parent_ns != 0 && parent_ != nullptr) {
       const std::uint32_t pt = parent_tier(res.tier);
+      const std::uint64_t pnow = parent_->clock().to_virtual(real);
       if (res.flags & res_parent_overflow) {
-        parent_->refund_word(parent_->overflow_[pt].tat, res.parent_ns, now);
+        parent_->refund_word(parent_->overflow_[pt].tat, res.parent_ns, pnow);
       } else {
-        parent_->refund_key(parent_->empty_key_hash_, res.parent_ns, now);
+        parent_->refund_key(parent_->empty_key_hash_, res.parent_ns, pnow);
       }
     }
     stats_.add(st_cancelled);
@@ -280,61 +292,46 @@ class limiter {
   limit_decision peek(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
                       std::uint64_t now_ns) const noexcept {
     if (tier_index >= tier_count_) return invalid();
-    const std::uint64_t now = std::min(now_ns, gcra::max_now);
-    const gcra::tier_params p = params(tier_index);
-    const std::uint64_t h = hash(key);
-    if (static_cast<std::uint64_t>(cost) > tiers_[tier_index].burst) {
-      return too_costly(peek_tat(h, tier_index, now), now, p);
-    }
-    std::uint64_t tat = 0;
-    std::uint64_t wait = 0;
-    if (!peek_slot(h, now, &tat, &wait)) {
-      if (on_full_ == on_full_policy::reject) {
-        return with_shadow({false, false, limit_reason::capacity, wait, 0});
-      }
-      tat = overflow_[tier_index].tat.load(std::memory_order_acquire);
-    }
-    const gcra::step s = gcra::evaluate(tat, now, cost * p.t_ns, p);
-    limit_decision d{s.ok, false, s.ok ? limit_reason::none : limit_reason::rate, s.retry_after_ns,
-                     s.remaining};
+    const std::uint64_t real = std::min(now_ns, gcra::max_now);
+    limit_decision d = peek_local(hash(key), tier_index, cost, real);
     if (d.allowed && parent_ != nullptr && cost != 0) {
+      const std::uint32_t pt = parent_tier(tier_index);
       const limit_decision pd =
-          parent_->peek_hashed(parent_->empty_key_hash_, parent_tier(tier_index), cost, now);
-      if (!pd.allowed && !pd.shadow) {
-        d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining};
+          parent_->with_shadow(parent_->peek_local(parent_->empty_key_hash_, pt, cost, real));
+      if (!pd.allowed) {
+        d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining + cost};
       }
     }
-    return d.allowed ? d : with_shadow(d);
+    return with_shadow(d);
   }
 
   // Whole tokens available to key in the tier (burst for an unknown key).
   std::uint64_t remaining(std::string_view key, std::uint32_t tier_index,
                           std::uint64_t now_ns) const noexcept {
     if (tier_index >= tier_count_) return 0;
-    const std::uint64_t now = std::min(now_ns, gcra::max_now);
+    const std::uint64_t now = clock().to_virtual(std::min(now_ns, gcra::max_now));
     return gcra::remaining_at(peek_tat(hash(key), tier_index, now), now, params(tier_index));
   }
 
-  absl::Status set_multiplier(double m) {
+  // From now_ns on, every rate is scaled by m; buckets keep their tokens.
+  absl::Status set_multiplier(double m, std::uint64_t now_ns) {
     if (!(m > 0.0) || !(m <= max_multiplier)) {
       return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
     }
-    std::array<gcra::tier_params, max_tiers> next{};
-    for (std::uint32_t i = 0; i < tier_count_; ++i) {
-      auto p = params_for(tiers_[i], m);
-      if (!p) {
-        return absl::OutOfRangeError("multiplier makes tier '" + tiers_[i].name +
-                                     "' burst * interval exceed 2^62 ns");
-      }
-      next[i] = *p;
-    }
+    const std::uint64_t m_fixed = fixed_multiplier(m);
+    const std::uint64_t now = std::min(now_ns, gcra::max_now);
     std::lock_guard<std::mutex> lock(writer_);
-    const std::uint64_t s = seq_.load(std::memory_order_relaxed);
-    seq_.store(s + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    for (std::uint32_t i = 0; i < tier_count_; ++i) store_params(i, next[i]);
+    const vclock cur = clock();
+    const vclock next{now, cur.to_virtual(now), m_fixed};
+    // Seqlock writer: odd while the clock changes. The release stores of the
+    // fields order the odd sequence number before them.
+    const std::uint64_t sq = seq_.load(std::memory_order_relaxed);
+    seq_.store(sq + 1, std::memory_order_relaxed);
+    t_base_.store(next.t_base, std::memory_order_release);
+    v_base_.store(next.v_base, std::memory_order_release);
+    m_fixed_.store(next.m_fixed, std::memory_order_release);
     multiplier_.store(m, std::memory_order_relaxed);
-    seq_.store(s + 2, std::memory_order_release);
+    seq_.store(sq + 2, std::memory_order_release);
     return absl::OkStatus();
   }
 
@@ -345,9 +342,10 @@ class limiter {
   const tier& tier_at(std::uint32_t i) const noexcept { return tiers_[i]; }
   limiter* parent() const noexcept { return parent_; }
 
-  // Current emission interval of a tier, in ns.
+  // Emission interval of a tier in real ns under the current multiplier
+  // (rounded up when the multiplier is not 1).
   std::uint64_t interval_ns(std::uint32_t tier_index) const noexcept {
-    return tier_index < tier_count_ ? params(tier_index).t_ns : 0;
+    return tier_index < tier_count_ ? clock().to_real_wait(params(tier_index).t_ns) : 0;
   }
 
   std::optional<std::uint32_t> tier_index(std::string_view name) const noexcept {
@@ -395,12 +393,6 @@ class limiter {
     std::atomic<std::uint64_t> tat{0};
   };
 
-  struct tier_slot {
-    std::atomic<std::uint64_t> t_ns{1};
-    std::atomic<std::uint64_t> burst_ns{1};
-    std::atomic<double> inv_t{1.0};
-  };
-
   explicit limiter(const limiter_options& o)
       : tiers_(o.tiers),
         tier_count_(static_cast<std::uint32_t>(o.tiers.size())),
@@ -408,12 +400,11 @@ class limiter {
         parent_(o.parent),
         shadow_(o.shadow),
         multiplier_(o.multiplier),
-        tier_params_(std::make_unique<tier_slot[]>(o.tiers.size())),
         overflow_(std::make_unique<overflow_bucket[]>(o.tiers.size())) {
     std::random_device rd;
     seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
-    for (std::uint32_t i = 0; i < tier_count_; ++i)
-      store_params(i, *params_for(tiers_[i], o.multiplier));
+    for (const tier& t : tiers_) params_.push_back(*params_for(t));
+    m_fixed_.store(fixed_multiplier(o.multiplier), std::memory_order_relaxed);
     // At most 7/8 load at `capacity` keys; at least two groups.
     slot_count_ =
         std::max<std::uint64_t>(2 * group_slots, detail::next_pow2((o.capacity * 8 + 6) / 7));
@@ -425,31 +416,63 @@ class limiter {
     empty_key_hash_ = hash(std::string_view());
   }
 
-  static std::optional<gcra::tier_params> params_for(const tier& t, double m) noexcept {
-    const double interval = std::round(1e9 / (t.rate * m));
+  static std::optional<gcra::tier_params> params_for(const tier& t) noexcept {
+    const double interval = std::round(1e9 / t.rate);
     if (!(interval < 9.2e18)) return std::nullopt;
     std::uint64_t tn = interval < 1.0 ? 1 : static_cast<std::uint64_t>(interval);
     if (tn > gcra::max_burst_ns / t.burst) return std::nullopt;
     return gcra::tier_params{tn, tn * t.burst, 1.0 / static_cast<double>(tn)};
   }
 
-  void store_params(std::uint32_t i, const gcra::tier_params& p) noexcept {
-    tier_params_[i].t_ns.store(p.t_ns, std::memory_order_relaxed);
-    tier_params_[i].burst_ns.store(p.burst_ns, std::memory_order_relaxed);
-    tier_params_[i].inv_t.store(p.inv_t, std::memory_order_relaxed);
+  static std::uint64_t fixed_multiplier(double m) noexcept {
+    const double f = std::round(m * 4294967296.0);
+    return f < 1.0 ? 1 : static_cast<std::uint64_t>(f);
   }
 
-  // Seqlock read: a consistent triple even while set_multiplier runs.
-  gcra::tier_params params(std::uint32_t i) const noexcept {
-    const tier_slot& ts = tier_params_[i];
-    for (;;) {
-      const std::uint64_t s = seq_.load(std::memory_order_acquire);
-      gcra::tier_params p{ts.t_ns.load(std::memory_order_relaxed),
-                          ts.burst_ns.load(std::memory_order_relaxed),
-                          ts.inv_t.load(std::memory_order_relaxed)};
-      std::atomic_thread_fence(std::memory_order_acquire);
-      if ((s & 1) == 0 && seq_.load(std::memory_order_relaxed) == s) return p;
+  const gcra::tier_params& params(std::uint32_t i) const noexcept { return params_[i]; }
+
+  // The buckets' virtual clock: v(now) = v_base + (now - t_base) * m.
+  struct vclock {
+    std::uint64_t t_base;
+    std::uint64_t v_base;
+    std::uint64_t m_fixed;  // 32.32
+
+    static std::uint64_t scale(std::uint64_t d, std::uint64_t m) noexcept {
+      if (m == one) return d;
+      const detail::u128 r = (static_cast<detail::u128>(d) * m) >> 32;
+      return r > gcra::max_now ? gcra::max_now : static_cast<std::uint64_t>(r);
     }
+    std::uint64_t to_virtual(std::uint64_t now) const noexcept {
+      if (now >= t_base) return std::min(v_base + scale(now - t_base, m_fixed), gcra::max_now);
+      const std::uint64_t back = scale(t_base - now, m_fixed);
+      return back >= v_base ? 0 : v_base - back;
+    }
+    // A wait in virtual ns as real ns, rounded up so that waiting that long
+    // is always enough.
+    std::uint64_t to_real_wait(std::uint64_t w) const noexcept {
+      if (w == retry_never || m_fixed == one) return w;
+      const detail::u128 r = ((static_cast<detail::u128>(w) << 32) + m_fixed - 1) / m_fixed;
+      return r >= retry_never ? retry_never - 1 : static_cast<std::uint64_t>(r);
+    }
+    static constexpr std::uint64_t one = std::uint64_t{1} << 32;
+  };
+
+  // Seqlock read: a consistent clock even while set_multiplier runs. The
+  // acquire loads of the fields keep the second sequence load after them
+  // (no fences: ThreadSanitizer models this exactly).
+  vclock clock() const noexcept {
+    for (;;) {
+      const std::uint64_t sq = seq_.load(std::memory_order_acquire);
+      const vclock c{t_base_.load(std::memory_order_acquire),
+                     v_base_.load(std::memory_order_acquire),
+                     m_fixed_.load(std::memory_order_acquire)};
+      if ((sq & 1) == 0 && seq_.load(std::memory_order_relaxed) == sq) return c;
+    }
+  }
+
+  static limit_decision real_waits(limit_decision d, const vclock& c) noexcept {
+    d.retry_after_ns = c.to_real_wait(d.retry_after_ns);
+    return d;
   }
 
   std::uint32_t parent_tier(std::uint32_t t) const noexcept {
@@ -595,14 +618,25 @@ class limiter {
     return tat;
   }
 
-  limit_decision peek_hashed(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
-                             std::uint64_t now) const noexcept {
-    const gcra::tier_params p = params(tier_index);
-    const std::uint64_t tat = peek_tat(h, tier_index, now);
-    if (cost > tiers_[tier_index].burst) return with_shadow(too_costly(tat, now, p));
-    const gcra::step s = gcra::evaluate(tat, now, cost * p.t_ns, p);
-    return with_shadow({s.ok, false, s.ok ? limit_reason::none : limit_reason::rate,
-                        s.retry_after_ns, s.remaining});
+  // This limiter's own view (no parent, no shadow) at real time `real`.
+  limit_decision peek_local(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
+                            std::uint64_t real) const noexcept {
+    const vclock c = clock();
+    const std::uint64_t now = c.to_virtual(real);
+    const gcra::tier_params& p = params(tier_index);
+    if (cost > tiers_[tier_index].burst) return too_costly(peek_tat(h, tier_index, now), now, p);
+    std::uint64_t tat = 0;
+    std::uint64_t wait = 0;
+    if (!peek_slot(h, now, &tat, &wait)) {
+      if (on_full_ == on_full_policy::reject) {
+        return real_waits({false, false, limit_reason::capacity, wait, 0}, c);
+      }
+      tat = overflow_[tier_index].tat.load(std::memory_order_acquire);
+    }
+    const gcra::step st = gcra::evaluate(tat, now, cost * p.t_ns, p);
+    return real_waits({st.ok, false, st.ok ? limit_reason::none : limit_reason::rate,
+                       st.retry_after_ns, st.remaining},
+                      c);
   }
 
   // One GCRA step on a keyed slot. Returns false (and *d the capacity
@@ -671,26 +705,33 @@ class limiter {
                         std::uint64_t now_ns, reservation* res) noexcept {
     if (res != nullptr) *res = reservation{};
     if (tier_index >= tier_count_) return invalid();
-    const std::uint64_t now = std::min(now_ns, gcra::max_now);
-    const gcra::tier_params p = params(tier_index);
+    const std::uint64_t real = std::min(now_ns, gcra::max_now);
+    const vclock c = clock();
+    const std::uint64_t now = c.to_virtual(real);
+    const gcra::tier_params& p = params(tier_index);
     limit_decision d;
     if (cost > tiers_[tier_index].burst) {
       d = too_costly(peek_tat(h, tier_index, now), now, p);
     } else {
       const std::uint64_t cost_ns = cost * p.t_ns;
       bool own_overflow = false;
-      d = decide_local(h, tier_index, cost_ns, now, p, &own_overflow);
+      d = real_waits(decide_local(h, tier_index, cost_ns, now, p, &own_overflow), c);
       if (d.allowed && parent_ != nullptr && cost != 0) {
         limiter& par = *parent_;
         const std::uint32_t pt = parent_tier(tier_index);
-        const gcra::tier_params pp = par.params(pt);
+        const gcra::tier_params& pp = par.params(pt);
+        const vclock pc = par.clock();
+        const std::uint64_t pnow = pc.to_virtual(real);
         bool par_overflow = false;
         limit_decision pd;
         if (cost > par.tiers_[pt].burst) {
-          pd = too_costly(0, now, pp);
+          pd = too_costly(0, pnow, pp);
         } else {
-          pd = par.decide_local(par.empty_key_hash_, pt, cost * pp.t_ns, now, pp, &par_overflow);
+          pd = real_waits(
+              par.decide_local(par.empty_key_hash_, pt, cost * pp.t_ns, pnow, pp, &par_overflow),
+              pc);
         }
+        pd = par.with_shadow(pd);  // a parent in shadow mode never rejects
         par.count(pd);
         if (!pd.allowed) {
           // The parent said no: the child's tokens go back.
@@ -699,7 +740,8 @@ class limiter {
           } else {
             refund_key(h, cost_ns, now);
           }
-          d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining};
+          // After the refund the key holds exactly `cost` more whole tokens.
+          d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining + cost};
         } else if (res != nullptr) {
           res->parent_ns = cost * pp.t_ns;
           if (par_overflow) res->flags |= res_parent_overflow;
@@ -751,9 +793,12 @@ class limiter {
   limiter* parent_;
   std::atomic<bool> shadow_;
   std::atomic<double> multiplier_;
-  std::unique_ptr<tier_slot[]> tier_params_;
+  std::vector<gcra::tier_params> params_;
   std::unique_ptr<overflow_bucket[]> overflow_;
   std::atomic<std::uint64_t> seq_{0};
+  std::atomic<std::uint64_t> t_base_{0};
+  std::atomic<std::uint64_t> v_base_{0};
+  std::atomic<std::uint64_t> m_fixed_{vclock::one};
   std::mutex writer_;
   std::uint64_t seed_ = 0;
   std::uint64_t empty_key_hash_ = 0;

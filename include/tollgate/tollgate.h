@@ -243,10 +243,15 @@ TG_API int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys,
                                    const uint32_t* key_offsets, size_t n, const uint32_t* tiers,
                                    const uint32_t* costs, uint64_t now_ns, tg_limit_decision* out);
 
-/* Scale every tier's rate by multiplier (> 0, finite, <= 1e6), e.g. 0.5 in a
- * fast market. Takes effect for decisions that start after it returns.
- * Returns TG_OK, TG_EINVAL, TG_ERANGE. Thread-safe. Since 0.1.0. */
-TG_API int tg_limiter_set_multiplier(tg_limiter* lim, double multiplier);
+/* From now_ns on, scale every tier's rate by multiplier (> 0, finite,
+ * <= 1e6), e.g. 0.5 in a fast market. Buckets keep the tokens they hold at
+ * now_ns (a change never creates or destroys tokens); only the refill speed
+ * changes. Internally the buckets run on a virtual clock m times as fast as
+ * now_ns, so a multiplier far above 1 kept for months can reach the clock's
+ * 2^62 ns ceiling, after which buckets stop refilling (fail closed).
+ * Returns TG_OK, TG_EINVAL (NULL), TG_ERANGE (out of range or NaN).
+ * Thread-safe. Since 0.1.0. */
+TG_API int tg_limiter_set_multiplier(tg_limiter* lim, double multiplier, uint64_t now_ns);
 TG_API int tg_limiter_get_multiplier(const tg_limiter* lim, double* out);
 
 /* Shadow mode on (1) or off (0). Thread-safe. Since 0.1.0. */

@@ -177,16 +177,16 @@ TEST_CASE("the multiplier scales every rate at run time") {
   REQUIRE(made.ok());
   auto& l = **made;
   CHECK(l.interval_ns(0) == sec / 10);
-  REQUIRE(l.set_multiplier(0.5).ok());
+  REQUIRE(l.set_multiplier(0.5, 0).ok());
   CHECK(l.multiplier() == 0.5);
   CHECK(l.interval_ns(0) == sec / 5);
   CHECK(l.interval_ns(1) == sec / 500);
   CHECK(l.acquire("k", 0, 1, 0).allowed);
   const auto d = l.acquire("k", 0, 1, 0);
   CHECK(d.retry_after_ns == sec / 5);
-  CHECK_FALSE(l.set_multiplier(0).ok());
-  CHECK_FALSE(l.set_multiplier(std::nan("")).ok());
-  CHECK_FALSE(l.set_multiplier(1e7).ok());
+  CHECK_FALSE(l.set_multiplier(0, 0).ok());
+  CHECK_FALSE(l.set_multiplier(std::nan(""), 0).ok());
+  CHECK_FALSE(l.set_multiplier(1e7, 0).ok());
   CHECK(l.multiplier() == 0.5);  // unchanged by the rejected calls
 }
 
@@ -329,4 +329,31 @@ TEST_CASE("keys are arbitrary bytes, the empty key included") {
   CHECK(l->acquire("", 0, 1, 0).allowed);
   CHECK_FALSE(l->acquire("", 0, 1, 0).allowed);
   CHECK_FALSE(l->acquire(with_nul, 0, 1, 0).allowed);
+}
+
+TEST_CASE("a multiplier change keeps every bucket's tokens; only refill speed changes") {
+  auto l = make(10, 10);  // T = 100 ms
+  const std::uint64_t t1 = 7 * sec;
+  while (l->acquire("drained", 0, 1, t1).allowed) {
+  }
+  REQUIRE(l->acquire("half", 0, 5, t1).allowed);
+  for (double m : {0.5, 2.0, 0.25, 1.0}) {
+    REQUIRE(l->set_multiplier(m, t1).ok());
+    CHECK(l->remaining("drained", 0, t1) == 0);
+    CHECK(l->remaining("half", 0, t1) == 5);
+    CHECK(l->remaining("fresh", 0, t1) == 10);
+  }
+  REQUIRE(l->set_multiplier(0.5, t1).ok());  // tokens now every 200 ms
+  const auto d = l->acquire("drained", 0, 1, t1);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.retry_after_ns == 2 * sec / 10);
+  CHECK_FALSE(l->acquire("drained", 0, 1, t1 + d.retry_after_ns - 1).allowed);
+  CHECK(l->acquire("drained", 0, 1, t1 + d.retry_after_ns).allowed);
+  // Over 2 s at half speed exactly 10 more tokens come back to "drained".
+  std::uint64_t n = 0;
+  for (std::uint64_t t = t1 + d.retry_after_ns; t <= t1 + d.retry_after_ns + 2 * sec;
+       t += sec / 100) {
+    while (l->acquire("drained", 0, 1, t).allowed) ++n;
+  }
+  CHECK(n == 10);
 }
