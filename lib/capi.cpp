@@ -59,7 +59,7 @@ static_assert(sizeof(tg_limit_decision) == 32 && offsetof(tg_limit_decision, rea
               offsetof(tg_limit_decision, remaining) == 16 &&
               offsetof(tg_limit_decision, flags) == 24);
 static_assert(sizeof(tg_reservation) == 32 && offsetof(tg_reservation, own_ns) == 8 &&
-              offsetof(tg_reservation, parent_ns) == 16 && offsetof(tg_reservation, tier) == 24 &&
+              offsetof(tg_reservation, cost) == 16 && offsetof(tg_reservation, tier) == 24 &&
               offsetof(tg_reservation, flags) == 28);
 static_assert(sizeof(tg_limiter_stats) == 64);
 static_assert(sizeof(tg_breaker_options) == 88 && offsetof(tg_breaker_options, window_type) == 4 &&
@@ -310,7 +310,7 @@ int tg_limiter_reserve(tg_limiter* lim, const void* key, size_t key_len, uint32_
     to_c(lim->impl->reserve(key_view(key, key_len), tier, cost, now_ns, &r), out);
     res->key_hash = r.key_hash;
     res->own_ns = r.own_ns;
-    res->parent_ns = r.parent_ns;
+    res->cost = r.cost;
     res->tier = r.tier;
     res->flags = r.flags;
     return TG_OK;
@@ -320,13 +320,13 @@ int tg_limiter_reserve(tg_limiter* lim, const void* key, size_t key_len, uint32_
 int tg_limiter_cancel(tg_limiter* lim, const tg_reservation* res, uint64_t now_ns) {
   return guarded(nullptr, [&]() -> int {
     if (!live_limiter(lim) || res == nullptr) return TG_EINVAL;
-    constexpr uint32_t known = tollgate::limiter::res_valid | tollgate::limiter::res_own_overflow |
-                               tollgate::limiter::res_parent_overflow;
+    constexpr uint32_t known =
+        (1u << (tollgate::limiter::res_took_shift + tollgate::limiter::max_depth)) - 1;
     if ((res->flags & ~known) != 0 || res->tier >= lim->impl->tier_count()) return TG_EINVAL;
     tollgate::reservation r;
     r.key_hash = res->key_hash;
     r.own_ns = res->own_ns;
-    r.parent_ns = res->parent_ns;
+    r.cost = res->cost;
     r.tier = res->tier;
     r.flags = res->flags;
     lim->impl->cancel(r, now_ns);

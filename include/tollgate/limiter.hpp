@@ -94,10 +94,12 @@ struct limit_decision {
 // What a reservation took, so that cancel() can give it back.
 struct reservation {
   std::uint64_t key_hash = 0;
-  std::uint64_t own_ns = 0;
-  std::uint64_t parent_ns = 0;
+  std::uint64_t own_ns = 0;  // taken from the key's bucket (virtual ns)
+  std::uint64_t cost = 0;    // tokens taken at every level of the hierarchy
   std::uint32_t tier = 0;
-  std::uint32_t flags = 0;  // see limiter::res_*
+  // bit 0 valid; bit 1 + k: level k used its overflow bucket; bit 16 + k:
+  // level k took tokens (a level in shadow mode may admit without taking).
+  std::uint32_t flags = 0;
 
   bool valid() const noexcept { return (flags & 1u) != 0; }
 };
@@ -118,7 +120,9 @@ struct limiter_options {
   on_full_policy on_full = on_full_policy::reject;
   bool shadow = false;
   double multiplier = 1.0;
-  // Consulted with its empty-key bucket after this limiter admits. Not owned;
+  // Consulted with its empty-key bucket after this limiter admits, and so on
+  // up its own parents (at most max_depth levels in all): every level must
+  // admit, and a rejection gives back what the levels below took. Not owned;
   // must outlive this limiter.
   limiter* parent = nullptr;
 };
@@ -199,9 +203,10 @@ class limiter {
   static constexpr double max_rate = 1e9;
   static constexpr double max_multiplier = 1e6;
 
+  static constexpr std::uint32_t max_depth = 15;
   static constexpr std::uint32_t res_valid = 1;
-  static constexpr std::uint32_t res_own_overflow = 2;
-  static constexpr std::uint32_t res_parent_overflow = 4;
+  static constexpr std::uint32_t res_overflow_shift = 1;
+  static constexpr std::uint32_t res_took_shift = 16;
 
   // Validates everything; nothing is allocated for an invalid configuration.
   static absl::StatusOr<std::unique_ptr<limiter>> create(const limiter_options& opts) {
@@ -213,6 +218,12 @@ class limiter {
     }
     if (!(opts.multiplier > 0.0) || !(opts.multiplier <= max_multiplier)) {
       return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
+    }
+    std::uint32_t depth = 1;
+    for (const limiter* a = opts.parent; a != nullptr; a = a->parent_) {
+      if (++depth > max_depth) {
+        return absl::InvalidArgumentError("a limiter hierarchy has at most 15 levels");
+      }
     }
     for (std::size_t i = 0; i < opts.tiers.size(); ++i) {
       const tier& t = opts.tiers[i];
@@ -263,26 +274,25 @@ class limiter {
     return decide(h, tier_index, cost, now_ns, nullptr);
   }
 
-  // Give back what a reservation took. Calling it twice for one reservation
-  // gives back twice (bounded by a full bucket); the caller cancels once.
+  // Give back what a reservation took, at every level that took it. Calling
+  // it twice for one reservation gives back twice (bounded by a full bucket);
+  // the caller cancels once.
   void cancel(const reservation& res, std::uint64_t now_ns) noexcept {
     if (!res.valid() || res.tier >= tier_count_) return;
     const std::uint64_t real = std::min(now_ns, gcra::max_now);
-    const std::uint64_t now = clock().to_virtual(real);
-    if (res.own_ns != 0) {
-      if (res.flags & res_own_overflow) {
-        refund_word(overflow_[res.tier].tat, res.own_ns, now);
-      } else {
-        refund_key(res.key_hash, res.own_ns, now);
-      }
-    }
-    if (res.parent_ns != 0 && parent_ != nullptr) {
-      const std::uint32_t pt = parent_tier(res.tier);
-      const std::uint64_t pnow = parent_->clock().to_virtual(real);
-      if (res.flags & res_parent_overflow) {
-        parent_->refund_word(parent_->overflow_[pt].tat, res.parent_ns, pnow);
-      } else {
-        parent_->refund_key(parent_->empty_key_hash_, res.parent_ns, pnow);
+    std::uint32_t tier_index = res.tier;
+    std::uint32_t level = 0;
+    for (limiter* l = this; l != nullptr && level < max_depth; l = l->parent_, ++level) {
+      if (level > 0) tier_index = l->tier_count_ > tier_index ? tier_index : 0;
+      if ((res.flags >> (res_took_shift + level)) & 1u) {
+        const std::uint64_t now = l->clock().to_virtual(real);
+        const std::uint64_t amount =
+            level == 0 ? res.own_ns : res.cost * l->params(tier_index).t_ns;
+        if ((res.flags >> (res_overflow_shift + level)) & 1u) {
+          l->refund_word(l->overflow_[tier_index].tat, amount, now);
+        } else {
+          l->refund_key(level == 0 ? res.key_hash : l->empty_key_hash_, amount, now);
+        }
       }
     }
     stats_.add(st_cancelled);
@@ -294,10 +304,13 @@ class limiter {
     if (tier_index >= tier_count_) return invalid();
     const std::uint64_t real = std::min(now_ns, gcra::max_now);
     limit_decision d = peek_local(hash(key), tier_index, cost, real);
-    if (d.allowed && parent_ != nullptr && cost != 0) {
-      const std::uint32_t pt = parent_tier(tier_index);
-      const limit_decision pd =
-          parent_->with_shadow(parent_->peek_local(parent_->empty_key_hash_, pt, cost, real));
+    std::uint32_t t = tier_index;
+    const limiter* l = this;
+    for (std::uint32_t level = 1;
+         d.allowed && cost != 0 && l->parent_ != nullptr && level < max_depth; ++level) {
+      t = l->parent_tier(t);
+      l = l->parent_;
+      const limit_decision pd = l->with_shadow(l->peek_local(l->empty_key_hash_, t, cost, real));
       if (!pd.allowed) {
         d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining + cost};
       }
@@ -706,58 +719,62 @@ class limiter {
     if (res != nullptr) *res = reservation{};
     if (tier_index >= tier_count_) return invalid();
     const std::uint64_t real = std::min(now_ns, gcra::max_now);
+    std::uint32_t flags = 0;
+    limit_decision d = decide_levels(h, tier_index, cost, real, 0, &flags);
+    if (d.allowed && res != nullptr && cost != 0 && flags != 0) {
+      res->key_hash = h;
+      res->own_ns = cost * params(tier_index).t_ns;
+      res->cost = cost;
+      res->tier = tier_index;
+      res->flags = res_valid | flags;
+    }
+    d = with_shadow(d);
+    count(d);
+    return d;
+  }
+
+  // Decides for key h here and then, if admitted, for the empty key of each
+  // ancestor. A rejection at any level gives back what this level took.
+  // Sets, in *flags, which levels took tokens and which used overflow.
+  limit_decision decide_levels(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
+                               std::uint64_t real, std::uint32_t level,
+                               std::uint32_t* flags) noexcept {
     const vclock c = clock();
     const std::uint64_t now = c.to_virtual(real);
     const gcra::tier_params& p = params(tier_index);
+    const std::uint64_t cost_ns = cost * p.t_ns;
     limit_decision d;
+    bool overflow = false;
     if (cost > tiers_[tier_index].burst) {
       d = too_costly(peek_tat(h, tier_index, now), now, p);
     } else {
-      const std::uint64_t cost_ns = cost * p.t_ns;
-      bool own_overflow = false;
-      d = real_waits(decide_local(h, tier_index, cost_ns, now, p, &own_overflow), c);
-      if (d.allowed && parent_ != nullptr && cost != 0) {
-        limiter& par = *parent_;
-        const std::uint32_t pt = parent_tier(tier_index);
-        const gcra::tier_params& pp = par.params(pt);
-        const vclock pc = par.clock();
-        const std::uint64_t pnow = pc.to_virtual(real);
-        bool par_overflow = false;
-        limit_decision pd;
-        if (cost > par.tiers_[pt].burst) {
-          pd = too_costly(0, pnow, pp);
-        } else {
-          pd = real_waits(
-              par.decide_local(par.empty_key_hash_, pt, cost * pp.t_ns, pnow, pp, &par_overflow),
-              pc);
-        }
-        pd = par.with_shadow(pd);  // a parent in shadow mode never rejects
-        par.count(pd);
-        if (!pd.allowed) {
-          // The parent said no: the child's tokens go back.
-          if (own_overflow) {
+      d = real_waits(decide_local(h, tier_index, cost_ns, now, p, &overflow), c);
+    }
+    const bool took = d.allowed && cost != 0;
+    if (level > 0) {  // an ancestor's own verdict, as it would count it
+      d = with_shadow(d);
+      count(d);
+    }
+    if (d.allowed && parent_ != nullptr && cost != 0 && level + 1 < max_depth) {
+      const limit_decision pd = parent_->decide_levels(
+          parent_->empty_key_hash_, parent_tier(tier_index), cost, real, level + 1, flags);
+      if (!pd.allowed) {
+        if (took) {
+          if (overflow) {
             refund_word(overflow_[tier_index].tat, cost_ns, now);
           } else {
             refund_key(h, cost_ns, now);
           }
-          // After the refund the key holds exactly `cost` more whole tokens.
-          d = {false, false, limit_reason::parent, pd.retry_after_ns, d.remaining + cost};
-        } else if (res != nullptr) {
-          res->parent_ns = cost * pp.t_ns;
-          if (par_overflow) res->flags |= res_parent_overflow;
         }
-      }
-      if (d.allowed && res != nullptr && cost != 0) {
-        res->key_hash = h;
-        res->own_ns = cost_ns;
-        res->tier = tier_index;
-        res->flags |= res_valid | (own_overflow ? res_own_overflow : 0);
-      } else if (res != nullptr) {
-        *res = reservation{};
+        // After the refund the key holds exactly `cost` more whole tokens.
+        return {false, false, limit_reason::parent, pd.retry_after_ns,
+                d.remaining + (took ? cost : 0)};
       }
     }
-    d = with_shadow(d);
-    count(d);
+    if (took) {
+      *flags |= 1u << (res_took_shift + level);
+      if (overflow) *flags |= 1u << (res_overflow_shift + level);
+    }
     return d;
   }
 

@@ -125,11 +125,12 @@ TG_API uint64_t tg_now_ns(void);
  * TG_LIMITER_ON_FULL_OVERFLOW, decided against one shared overflow bucket per
  * tier.
  *
- * A limiter may have a parent (e.g. a global limit above per-account limits).
- * A request must be admitted by its own bucket and then by the parent's bucket
- * for the empty key in the same tier index (or tier 0 if the parent has fewer
- * tiers); when the parent rejects, the tokens taken from the child are given
- * back. The child keeps the parent alive.
+ * A limiter may have a parent (e.g. a global limit above per-account limits),
+ * which may have its own parent, up to 15 levels. A request must be admitted
+ * by its own bucket and then by each ancestor's bucket for the empty key, in
+ * the same tier index (or tier 0 where an ancestor has fewer tiers); when a
+ * level rejects, the tokens the levels below took are given back and the
+ * reason is TG_LIMIT_REASON_PARENT. The child keeps the parent alive.
  */
 
 typedef struct tg_limiter tg_limiter;
@@ -215,10 +216,10 @@ TG_API int tg_limiter_remaining(tg_limiter* lim, const void* key, size_t key_len
  * the library; treat as opaque. Since 0.1.0. */
 typedef struct tg_reservation {
   uint64_t key_hash;
-  uint64_t own_ns;    /* time-equivalent taken from the key's bucket */
-  uint64_t parent_ns; /* taken from the parent's bucket */
+  uint64_t own_ns; /* time-equivalent taken from the key's bucket */
+  uint64_t cost;   /* tokens taken at each level of the hierarchy */
   uint32_t tier;
-  uint32_t flags; /* internal */
+  uint32_t flags; /* internal: which levels took tokens */
 } tg_reservation;
 
 /* Acquire and, when admitted, fill *res so the tokens can be given back with

@@ -228,7 +228,7 @@ TEST_CASE("a parent limit must also admit; its rejection refunds the child") {
   // Reservation spanning both levels gives both back.
   tollgate::reservation r;
   REQUIRE(c.reserve("c", 0, 1, sec / 10, &r).allowed);
-  CHECK(r.parent_ns == sec / 10);
+  CHECK(r.cost == 1);
   CHECK((*parent)->remaining("", 0, sec / 10) == 0);
   c.cancel(r, sec / 10);
   CHECK((*parent)->remaining("", 0, sec / 10) == 1);
@@ -356,4 +356,31 @@ TEST_CASE("a multiplier change keeps every bucket's tokens; only refill speed ch
     while (l->acquire("drained", 0, 1, t).allowed) ++n;
   }
   CHECK(n == 10);
+}
+
+TEST_CASE("a three-level hierarchy: every level must admit, a rejection refunds all below") {
+  auto mk = [](double rate, std::uint32_t burst, limiter* parent) {
+    limiter_options o;
+    o.tiers = {tier{"t", rate, burst}};
+    o.parent = parent;
+    auto l = limiter::create(o);
+    REQUIRE(l.ok());
+    return std::move(*l);
+  };
+  auto firm = mk(10, 2, nullptr);
+  auto desk = mk(10, 5, firm.get());
+  auto acct = mk(10, 10, desk.get());
+  int n = 0;
+  for (int i = 0; i < 5; ++i) n += acct->acquire("a", 0, 1, 0).allowed;
+  CHECK(n == 2);  // the firm's burst
+  CHECK(firm->remaining("", 0, 0) == 0);
+  CHECK(desk->remaining("", 0, 0) == 3);  // refunded three times
+  CHECK(acct->remaining("a", 0, 0) == 8);
+  tollgate::reservation r;
+  REQUIRE(acct->reserve("b", 0, 1, sec / 10, &r).allowed);
+  CHECK(firm->remaining("", 0, sec / 10) == 0);
+  acct->cancel(r, sec / 10);
+  CHECK(firm->remaining("", 0, sec / 10) == 1);
+  CHECK(desk->remaining("", 0, sec / 10) == 4);  // 3 left at t=0, one refilled
+  CHECK(acct->remaining("b", 0, sec / 10) == 10);
 }
