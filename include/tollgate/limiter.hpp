@@ -37,7 +37,9 @@
 // updated with one 16-byte CAS on key and TAT together, so a decision can
 // never land on a slot that was meanwhile given to another key. When a new
 // key finds its eight candidate slots taken, the idle one that has been idle
-// longest is evicted; if none is idle the request is rejected with reason
+// longest is evicted (an empty slot is used only while fewer than `capacity`
+// keys are held, so the table never holds more); if none is idle the request
+// is rejected with reason
 // `capacity` and the time until a candidate goes idle (fail closed), or, with
 // on_full_policy::overflow, decided against one shared bucket per tier.
 //
@@ -201,6 +203,7 @@ class limiter {
   static constexpr std::uint32_t max_tiers = 64;
   static constexpr std::uint64_t max_capacity = std::uint64_t{1} << 26;
   static constexpr double max_rate = 1e9;
+  static constexpr double min_multiplier = 1e-6;
   static constexpr double max_multiplier = 1e6;
 
   static constexpr std::uint32_t max_depth = 15;
@@ -216,8 +219,8 @@ class limiter {
     if (opts.capacity == 0 || opts.capacity > max_capacity) {
       return absl::OutOfRangeError("capacity must be 1..2^26 keys");
     }
-    if (!(opts.multiplier > 0.0) || !(opts.multiplier <= max_multiplier)) {
-      return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
+    if (!(opts.multiplier >= min_multiplier) || !(opts.multiplier <= max_multiplier)) {
+      return absl::OutOfRangeError("multiplier must be in [1e-6, 1e6]");
     }
     std::uint32_t depth = 1;
     for (const limiter* a = opts.parent; a != nullptr; a = a->parent_) {
@@ -328,8 +331,8 @@ class limiter {
 
   // From now_ns on, every rate is scaled by m; buckets keep their tokens.
   absl::Status set_multiplier(double m, std::uint64_t now_ns) {
-    if (!(m > 0.0) || !(m <= max_multiplier)) {
-      return absl::OutOfRangeError("multiplier must be finite, > 0 and <= 1e6");
+    if (!(m >= min_multiplier) || !(m <= max_multiplier)) {
+      return absl::OutOfRangeError("multiplier must be in [1e-6, 1e6]");
     }
     const std::uint64_t m_fixed = fixed_multiplier(m);
     const std::uint64_t now = std::min(now_ns, gcra::max_now);
@@ -410,6 +413,7 @@ class limiter {
       : tiers_(o.tiers),
         tier_count_(static_cast<std::uint32_t>(o.tiers.size())),
         on_full_(o.on_full),
+        capacity_(o.capacity),
         parent_(o.parent),
         shadow_(o.shadow),
         multiplier_(o.multiplier),
@@ -561,13 +565,27 @@ class limiter {
         }
       }
       detail::pair_slot* claimed = nullptr;
-      if (empty != nullptr) {
+      // A new key may take an empty slot only while fewer than `capacity`
+      // keys are held; past that it must evict an idle one.
+      if (empty != nullptr &&
+          keys_.fetch_add(1, std::memory_order_relaxed) < static_cast<std::int64_t>(capacity_)) {
         const std::uint64_t t = detail::load_value(*empty);
         if (detail::cas_pair(*empty, 0, t, h, 0)) {
-          keys_.fetch_add(1, std::memory_order_relaxed);
           claimed = empty;
+        } else {
+          keys_.fetch_sub(1, std::memory_order_relaxed);
         }
+      } else if (empty != nullptr && victim == nullptr) {
+        // At capacity with nothing idle here: free an idle key nearby so the
+        // empty candidate can be used, else report the nearest wait.
+        keys_.fetch_sub(1, std::memory_order_relaxed);
+        if (!free_idle_near(g[0], now, &min_wait)) {
+          *wait_ns = min_wait;
+          return nullptr;
+        }
+        continue;
       } else if (victim != nullptr) {
+        if (empty != nullptr) keys_.fetch_sub(1, std::memory_order_relaxed);
         if (detail::cas_pair(*victim, victim_key, victim_tat, h, 0)) {
           stats_.add(st_evictions);
           claimed = victim;
@@ -579,6 +597,42 @@ class limiter {
       if (claimed != nullptr) return dedupe(h, claimed);
     }
     *wait_ns = 0;  // heavy churn on these slots; try again at once
+    return nullptr;
+  }
+
+  // Empties one idle slot among the `sweep_groups` groups after `start`
+  // (the whole table when it is that small). Lowers *min_wait to the earliest
+  // time a busy slot seen goes idle. Bounded work: the slow path of a new key
+  // arriving at capacity.
+  bool free_idle_near(std::uint64_t start, std::uint64_t now, std::uint64_t* min_wait) noexcept {
+    for (int attempt = 0; attempt < 8; ++attempt) {
+      detail::pair_slot* s = idle_near(start, now, min_wait);
+      if (s == nullptr) return false;
+      const std::uint64_t k = detail::load_key(*s);
+      const std::uint64_t t = detail::load_value(*s);
+      if (k != 0 && t <= now && detail::cas_pair(*s, k, t, 0, 0)) {
+        keys_.fetch_sub(1, std::memory_order_relaxed);
+        stats_.add(st_evictions);
+        return true;
+      }
+    }
+    return false;
+  }
+
+  // The first idle slot among the sweep groups after `start`, or nullptr.
+  detail::pair_slot* idle_near(std::uint64_t start, std::uint64_t now,
+                               std::uint64_t* min_wait) const noexcept {
+    constexpr std::uint64_t sweep_groups = 16;
+    const std::uint64_t n = std::min(sweep_groups, group_mask_ + 1);
+    for (std::uint64_t j = 1; j <= n; ++j) {
+      detail::pair_slot* base = slots_ + ((start + j) & group_mask_) * group_slots;
+      for (std::uint32_t i = 0; i < group_slots; ++i) {
+        if (detail::load_key(base[i]) == 0) continue;
+        const std::uint64_t t = detail::load_value(base[i]);
+        if (t <= now) return base + i;
+        *min_wait = std::min(*min_wait, t - now);
+      }
+    }
     return nullptr;
   }
 
@@ -610,7 +664,13 @@ class limiter {
           *tat = t;
           return true;
         }
-        if (k == 0 || t <= now) {
+        if (k == 0) {
+          // An empty candidate is usable below capacity, or once acquire has
+          // freed an idle key near it.
+          room = room ||
+                 keys_.load(std::memory_order_relaxed) < static_cast<std::int64_t>(capacity_) ||
+                 idle_near(g[0], now, &min_wait) != nullptr;
+        } else if (t <= now) {
           room = true;
         } else {
           min_wait = std::min(min_wait, t - now);
@@ -807,6 +867,7 @@ class limiter {
   std::vector<tier> tiers_;
   std::uint32_t tier_count_;
   on_full_policy on_full_;
+  std::uint64_t capacity_;
   limiter* parent_;
   std::atomic<bool> shadow_;
   std::atomic<double> multiplier_;

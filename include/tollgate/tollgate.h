@@ -109,17 +109,27 @@ TG_API uint64_t tg_now_ns(void);
  * A GCRA token bucket per key. A tier gives the rate (tokens per second) and
  * the burst (bucket size, in tokens). A request of cost c is admitted when the
  * bucket holds at least c tokens. Rates are quantised to an integer emission
- * interval T = round(1e9 / (rate * multiplier)) nanoseconds; over any window of
- * t ns a full bucket admits exactly burst + floor(t / T) unit requests.
+ * interval T = round(1e9 / rate) nanoseconds; under continuous demand (a
+ * request the instant each token is due, which retry_after_ns tells), a full
+ * bucket admits exactly burst + floor(t / T) unit requests over any window of
+ * t ns at multiplier 1. A client that comes late loses the wait beyond what
+ * the burst absorbs, as with any token bucket.
+ *
+ * A key has one bucket, whatever the tier: the tier of each request says how
+ * fast that bucket refills and how much it may hold for that request (an
+ * account moving from "retail" to "pro" keeps its state). Use distinct keys
+ * for separate budgets.
  *
  * Keys are arbitrary bytes (account id, API key, IP address, ...). A key of
  * length 0 is valid and names one bucket like any other. Keys are identified
  * by a 64-bit keyed hash: two distinct keys collide with probability about
  * n^2 / 2^65 for n live keys (3e-8 at one million keys).
  *
- * The table holds at most `capacity` keys. When a new key arrives and its
- * candidate slots are taken, an idle bucket (fully refilled, so carrying no
- * state) is evicted. When none is idle, the request is rejected with
+ * The table holds at most `capacity` keys, in 16-byte slots (the slot count is
+ * the power of two at or above capacity * 8/7, at least 8; tg_limiter_stats.capacity
+ * reports it). A new key may go to one of 8 candidate slots. When they are
+ * taken, or `capacity` keys are held, an idle bucket among them (fully
+ * refilled, so carrying no state) is evicted. When none is idle, the request is rejected with
  * TG_LIMIT_REASON_CAPACITY and a retry-after of the time until a candidate
  * bucket becomes idle (fail closed), or, with
  * TG_LIMITER_ON_FULL_OVERFLOW, decided against one shared overflow bucket per
@@ -154,7 +164,7 @@ typedef struct tg_limiter_options {
   const tg_tier* tiers; /* array of tier_count tiers; copied */
   uint32_t tier_count;  /* 1 .. 64; default: one tier, 1000/s, burst 1000 */
   uint32_t shadow;      /* 1: decide and count, never reject; default 0 */
-  double multiplier;    /* scales every rate; > 0, default 1.0 */
+  double multiplier;    /* scales every rate; 1e-6 .. 1e6, default 1.0 */
   tg_limiter* parent;   /* optional; referenced, not owned */
 } tg_limiter_options;
 
@@ -244,8 +254,8 @@ TG_API int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys,
                                    const uint32_t* key_offsets, size_t n, const uint32_t* tiers,
                                    const uint32_t* costs, uint64_t now_ns, tg_limit_decision* out);
 
-/* From now_ns on, scale every tier's rate by multiplier (> 0, finite,
- * <= 1e6), e.g. 0.5 in a fast market. Buckets keep the tokens they hold at
+/* From now_ns on, scale every tier's rate by multiplier (1e-6 .. 1e6), e.g.
+ * 0.5 in a fast market. Buckets keep the tokens they hold at
  * now_ns (a change never creates or destroys tokens); only the refill speed
  * changes. Internally the buckets run on a virtual clock m times as fast as
  * now_ns, so a multiplier far above 1 kept for months can reach the clock's
@@ -270,7 +280,7 @@ typedef struct tg_limiter_stats {
   uint64_t capacity_rejected; /* rejected (or shadowed) for table capacity */
   uint64_t evictions;         /* idle buckets evicted for new keys */
   uint64_t keys;              /* keys in the table now */
-  uint64_t capacity;          /* table capacity (slots) */
+  uint64_t capacity;          /* slots in the table (>= the configured capacity) */
   uint64_t cancelled;         /* reservations given back */
 } tg_limiter_stats;
 
@@ -355,7 +365,9 @@ typedef struct tg_breaker_permit {
   int32_t reason;  /* TG_BREAKER_REASON_* */
   int32_t state;   /* TG_BREAKER_* at the time of the decision */
   uint32_t reserved;
-  uint64_t retry_after_ns; /* when rejected because open: time until half-open */
+  uint64_t retry_after_ns; /* rejected: time until the open period ends (open), the
+                              half-open deadline or else open_ns (half-open, probes
+                              taken), UINT64_MAX (forced open), 0 (bulkhead) */
 } tg_breaker_permit;
 
 #define TG_OUTCOME_SUCCESS 0

@@ -235,10 +235,24 @@ TEST_CASE("a parent limit must also admit; its rejection refunds the child") {
   CHECK(c.remaining("c", 0, sec / 10) == 2);
 }
 
+TEST_CASE("the table never holds more than capacity keys; an idle one makes room") {
+  auto l = make(10, 1, 3);
+  for (int i = 0; i < 3; ++i) REQUIRE(l->acquire("k" + std::to_string(i), 0, 1, 0).allowed);
+  const auto d = l->acquire("k3", 0, 1, 0);
+  CHECK_FALSE(d.allowed);
+  CHECK(d.reason == limit_reason::capacity);
+  CHECK(d.retry_after_ns == sec / 10);
+  CHECK(l->stats().keys == 3);
+  // Once the held keys are idle, a newcomer takes the place of one.
+  CHECK(l->acquire("k3", 0, 1, sec / 10).allowed);
+  CHECK(l->stats().keys == 3);
+  CHECK(l->stats().evictions == 1);
+}
+
 TEST_CASE("a full table evicts idle buckets first, else rejects with the wait") {
-  auto l = make(10, 1, 1);  // the smallest table: 8 slots
-  const std::uint64_t slots = l->stats().slots;
-  REQUIRE(slots == 8);
+  auto l = make(10, 1, 7);  // 7 keys in 8 slots
+  const std::uint64_t slots = 7;
+  REQUIRE(l->stats().slots == 8);
   // Fill every slot with a busy key (each takes its only token at t=0).
   int busy = 0;
   for (int i = 0; busy < static_cast<int>(slots) && i < 100000; ++i) {
@@ -268,9 +282,9 @@ TEST_CASE("overflow policy shares one bucket per tier when no slot is free") {
   auto made = limiter::create(o);
   REQUIRE(made.ok());
   auto& l = **made;
-  int i = 0;
-  while (l.stats().keys < l.stats().slots) l.acquire("k" + std::to_string(i++), 0, 1, 0);
-  // Two unknown keys share the single overflow token.
+  REQUIRE(l.acquire("holder", 0, 1, 0).allowed);
+  REQUIRE(l.stats().keys == 1);  // capacity 1: the table is full
+  // Every other key shares the single overflow token.
   int admitted = 0;
   for (int j = 0; j < 200; ++j) {
     const auto d = l.acquire("x" + std::to_string(j), 0, 1, 0);
