@@ -1,0 +1,140 @@
+"""Build-time helper: derive the cffi cdef from tollgate.h and make the builder.
+
+The C declarations given to cffi are not written by hand: they are the
+header itself with the preprocessor plumbing taken out, so the binding can
+never drift from the C ABI it is compiled against.
+
+* comments are removed and continued lines joined;
+* the include guard is kept transparent, every other conditional block
+  (``#if defined(_WIN32)``, ``#ifdef __cplusplus``) is dropped whole: in
+  tollgate.h they only hold the export macro and ``extern "C"``;
+* ``#include`` lines and the ``TG_API`` export macro are dropped;
+* ``#define NAME <integer literal>`` is kept as it is (cffi needs literal
+  values where they size arrays, e.g. ``TG_ERROR_MESSAGE_SIZE``), any other
+  integer ``#define`` becomes ``#define NAME ...`` so the C compiler supplies
+  the value; string and function-like macros are skipped.
+
+In API mode cffi checks every declaration and every literal constant against
+the real header when it compiles the extension, so a mistake here is a build
+error, not a silent mismatch.
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Iterable, List
+
+import cffi
+
+HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
+
+# The callback the breaker's event hook points at (see tollgate/breaker.py).
+EXTRA_CDEF = """
+extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
+"""
+
+_COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
+_DEFINE = re.compile(r"^#\s*define\s+([A-Za-z_][A-Za-z0-9_]*)(\(?)\s*(.*)$")
+_INT_LITERAL = re.compile(r"^-?(0[xX][0-9a-fA-F]+|[0-9]+)[uUlL]*$")
+_SKIPPED_MACROS = {"TG_API"}
+
+
+def _strip_comments(text: str) -> str:
+    # The header has no string literal containing comment markers; keep the
+    # newlines of multi-line comments so that error line numbers still mean
+    # something when reading the result.
+    return _COMMENT.sub(lambda m: "\n" * m.group(0).count("\n"), text)
+
+
+def _logical_lines(text: str) -> Iterable[str]:
+    return text.replace("\\\n", " ").splitlines()
+
+
+def cdef_from_header(header_text: str) -> str:
+    """Return cffi cdef source equivalent to ``header_text`` (tollgate.h)."""
+    out: List[str] = []
+    depth_skipped = 0  # nesting depth inside a dropped conditional block
+    depth_kept = 0  # nesting depth of transparent blocks (the include guard)
+    guard: str | None = None
+    for raw in _logical_lines(_strip_comments(header_text)):
+        line = raw.strip()
+        if not line.startswith("#"):
+            if depth_skipped == 0 and line:
+                out.append(raw)
+            continue
+        directive = line[1:].strip()
+        word = directive.split(None, 1)[0] if directive else ""
+        if word in ("if", "ifdef", "ifndef"):
+            if depth_skipped:
+                depth_skipped += 1
+            elif word == "ifndef" and guard is None and not out:
+                guard = directive.split(None, 1)[1].strip()
+                depth_kept += 1
+            else:
+                depth_skipped = 1
+            continue
+        if word in ("elif", "else"):
+            continue  # every branch of a dropped block is dropped
+        if word == "endif":
+            if depth_skipped:
+                depth_skipped -= 1
+            elif depth_kept:
+                depth_kept -= 1
+            else:
+                raise ValueError("unbalanced #endif in tollgate.h")
+            continue
+        if depth_skipped:
+            continue
+        if word == "define":
+            m = _DEFINE.match(line)
+            if not m:
+                raise ValueError(f"cannot parse: {line}")
+            name, paren, value = m.group(1), m.group(2), m.group(3).strip()
+            if paren or name == guard or name in _SKIPPED_MACROS or not value:
+                continue
+            if value.startswith('"'):
+                continue  # string constants are not integers; cffi cannot take them
+            if _INT_LITERAL.match(value):
+                out.append(f"#define {name} {value}")
+            else:
+                out.append(f"#define {name} ...")
+            continue
+        if word in ("include", "pragma", "undef", "error", "warning"):
+            continue
+        raise ValueError(f"unexpected preprocessor directive in tollgate.h: {line}")
+    if depth_skipped or depth_kept:
+        raise ValueError("unbalanced conditional in tollgate.h")
+    text = "\n".join(out)
+    for macro in _SKIPPED_MACROS:
+        text = re.sub(rf"\b{macro}\b\s*", "", text)
+    return text + "\n" + EXTRA_CDEF
+
+
+def make_ffibuilder(repo_root: Path, lib_dir: Path) -> cffi.FFI:
+    """An API-mode builder for ``tollgate._native`` linked to libtollgate.
+
+    ``lib_dir`` holds the freshly built ``libtollgate.so``; at run time the
+    extension finds ``libtollgate.so.0`` beside itself through ``$ORIGIN``.
+    """
+    header = (repo_root / HEADER_RELPATH).read_text(encoding="utf-8")
+    ffibuilder = cffi.FFI()
+    ffibuilder.cdef(cdef_from_header(header))
+    ffibuilder.set_source(
+        "tollgate._native",
+        '#include "tollgate/tollgate.h"',
+        include_dirs=[str(repo_root / "include")],
+        library_dirs=[str(lib_dir)],
+        libraries=["tollgate"],
+        # A literal $ORIGIN: no shell sees this argument, the dynamic loader
+        # expands it to the directory of the extension module.
+        extra_link_args=["-Wl,-rpath,$ORIGIN"],
+    )
+    return ffibuilder
+
+
+if __name__ == "__main__":  # print the derived cdef, for inspection
+    import sys
+
+    root = Path(__file__).resolve().parents[2]
+    sys.stdout.write(cdef_from_header((root / HEADER_RELPATH).read_text(encoding="utf-8")))
