@@ -9,85 +9,17 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Checks                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static unsigned long g_checks;
-static unsigned long g_failed;
-static char g_ctx[256];
-
-static void report_failure(const char* file, int line, const char* what) {
-  ++g_failed;
-  if (g_failed <= 60) fprintf(stderr, "%s:%d: CHECK failed: %s  [%s]\n", file, line, what, g_ctx);
-}
-
-/* CHECK records a failure and goes on; the program exits non-zero at the
- * end. REQUIRE stops at once. */
-#define CHECK(expr)                                                      \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(expr)) report_failure(__FILE__, __LINE__, "CHECK(" #expr ")"); \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                    \
-  do {                                                                                    \
-    const uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                              \
-    ++g_checks;                                                                           \
-    if (va_ != vb_) {                                                                     \
-      char m_[512];                                                                       \
-      snprintf(m_, sizeof m_, "%s == %s (%" PRIu64 " != %" PRIu64 ")", #a, #b, va_, vb_); \
-      report_failure(__FILE__, __LINE__, m_);                                             \
-    }                                                                                     \
-  } while (0)
-
-#define CHECK_DBL(a, b)                                                       \
-  do {                                                                        \
-    const double va_ = (a), vb_ = (b);                                        \
-    ++g_checks;                                                               \
-    if (!(va_ == vb_)) {                                                      \
-      char m_[512];                                                           \
-      snprintf(m_, sizeof m_, "%s == %s (%.17g != %.17g)", #a, #b, va_, vb_); \
-      report_failure(__FILE__, __LINE__, m_);                                 \
-    }                                                                         \
-  } while (0)
-
-#define CHECK_RC(call, want)                                                             \
-  do {                                                                                   \
-    const int got_ = (call);                                                             \
-    ++g_checks;                                                                          \
-    if (got_ != (want)) {                                                                \
-      char m_[512];                                                                      \
-      snprintf(m_, sizeof m_, "%s returned %s, expected %s", #call, tg_status_str(got_), \
-               tg_status_str(want));                                                     \
-      report_failure(__FILE__, __LINE__, m_);                                            \
-    }                                                                                    \
-  } while (0)
-
-#define REQUIRE(expr)                                                                             \
-  do {                                                                                            \
-    ++g_checks;                                                                                   \
-    if (!(expr)) {                                                                                \
-      report_failure(__FILE__, __LINE__, "REQUIRE(" #expr ")");                                   \
-      fprintf(stderr, "capi_breaker: stopping (%lu of %lu checks failed)\n", g_failed, g_checks); \
-      exit(1);                                                                                    \
-    }                                                                                             \
-  } while (0)
-
-#define CTX(...) snprintf(g_ctx, sizeof g_ctx, __VA_ARGS__)
+#define CHECK_PROGRAM "capi_breaker"
+#include "check.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
 /* ------------------------------------------------------------------------ */
 
+/* This program's own deterministic sequence (xorshift64*, check.h). */
 static uint64_t g_rng = 0x243f6a8885a308d3ull;
-static uint64_t rnd(void) {
-  g_rng ^= g_rng >> 12;
-  g_rng ^= g_rng << 25;
-  g_rng ^= g_rng >> 27;
-  return g_rng * 0x2545f4914f6cdd1dull;
-}
-static uint64_t rnd_in(uint64_t lo, uint64_t hi) { return lo + rnd() % (hi - lo + 1); }
+static uint64_t rnd(void) { return rng_next(&g_rng); }
+static uint64_t rnd_in(uint64_t lo, uint64_t hi) { return rng_range(&g_rng, lo, hi); }
 
 #define MAX_EVENTS 512
 
@@ -110,14 +42,8 @@ static void on_event(void* user, const tg_breaker_event* ev) {
 }
 
 static void brk_open(brk* b, const tg_breaker_options* o) {
-  tg_error err;
   memset(b, 0, sizeof *b);
-  memset(&err, 0, sizeof err);
-  {
-    const int rc = tg_breaker_new(o, &b->h, &err);
-    if (rc != TG_OK) fprintf(stderr, "tg_breaker_new: %s: %s\n", tg_status_str(rc), err.message);
-    REQUIRE(rc == TG_OK && b->h != NULL);
-  }
+  b->h = NEW_BREAKER(o);
   CHECK_RC(tg_breaker_set_event_callback(b->h, on_event, b), TG_OK);
 }
 
@@ -1205,6 +1131,5 @@ int main(void) {
   test_time_window();
   test_small_windows();
   test_batches();
-  printf("capi_breaker: %lu checks, %lu failed\n", g_checks, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return check_summary();
 }

@@ -15,64 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Checks                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static unsigned long g_checks;
-static unsigned long g_failed;
-static char g_ctx[256]; /* what the current test is doing, printed on failure */
-
-static void report_failure(const char* file, int line, const char* what) {
-  ++g_failed;
-  if (g_failed <= 60) {
-    fprintf(stderr, "%s:%d: CHECK failed: %s  [%s]\n", file, line, what, g_ctx);
-  }
-}
-
-/* CHECK records a failure and goes on, so one run shows every broken case;
- * the program exits non-zero at the end. REQUIRE stops at once (used where
- * going on could only crash). */
-#define CHECK(expr)                                                      \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(expr)) report_failure(__FILE__, __LINE__, "CHECK(" #expr ")"); \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                    \
-  do {                                                                                    \
-    const uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                              \
-    ++g_checks;                                                                           \
-    if (va_ != vb_) {                                                                     \
-      char m_[512];                                                                       \
-      snprintf(m_, sizeof m_, "%s == %s (%" PRIu64 " != %" PRIu64 ")", #a, #b, va_, vb_); \
-      report_failure(__FILE__, __LINE__, m_);                                             \
-    }                                                                                     \
-  } while (0)
-
-#define CHECK_RC(call, want)                                                             \
-  do {                                                                                   \
-    const int got_ = (call);                                                             \
-    ++g_checks;                                                                          \
-    if (got_ != (want)) {                                                                \
-      char m_[512];                                                                      \
-      snprintf(m_, sizeof m_, "%s returned %s, expected %s", #call, tg_status_str(got_), \
-               tg_status_str(want));                                                     \
-      report_failure(__FILE__, __LINE__, m_);                                            \
-    }                                                                                    \
-  } while (0)
-
-#define REQUIRE(expr)                                                                             \
-  do {                                                                                            \
-    ++g_checks;                                                                                   \
-    if (!(expr)) {                                                                                \
-      report_failure(__FILE__, __LINE__, "REQUIRE(" #expr ")");                                   \
-      fprintf(stderr, "capi_limiter: stopping (%lu of %lu checks failed)\n", g_failed, g_checks); \
-      exit(1);                                                                                    \
-    }                                                                                             \
-  } while (0)
-
-#define CTX(...) snprintf(g_ctx, sizeof g_ctx, __VA_ARGS__)
+#define CHECK_PROGRAM "capi_limiter"
+#include "check.h"
 
 /* ------------------------------------------------------------------------ */
 /* Helpers                                                                   */
@@ -80,16 +24,11 @@ static void report_failure(const char* file, int line, const char* what) {
 
 #define SEC 1000000000ull
 
-/* Deterministic xorshift64*. */
+/* This program's own deterministic sequence (xorshift64*, check.h). */
 static uint64_t g_rng = 0x9e3779b97f4a7c15ull;
-static uint64_t rnd(void) {
-  g_rng ^= g_rng >> 12;
-  g_rng ^= g_rng << 25;
-  g_rng ^= g_rng >> 27;
-  return g_rng * 0x2545f4914f6cdd1dull;
-}
+static uint64_t rnd(void) { return rng_next(&g_rng); }
 static uint64_t rnd_in(uint64_t lo, uint64_t hi) { /* inclusive */
-  return lo + rnd() % (hi - lo + 1);
+  return rng_range(&g_rng, lo, hi);
 }
 
 /* A limiter and what the test has seen it decide, to reconcile its stats. */
@@ -104,7 +43,6 @@ typedef struct lim {
 static lim make_lim(const tg_tier* tiers, uint32_t n, uint64_t capacity, uint32_t on_full,
                     uint32_t shadow, double multiplier, tg_limiter* parent) {
   tg_limiter_options o;
-  tg_error err;
   lim l;
   memset(&l, 0, sizeof l);
   tg_limiter_options_init(&o);
@@ -115,10 +53,7 @@ static lim make_lim(const tg_tier* tiers, uint32_t n, uint64_t capacity, uint32_
   o.shadow = shadow;
   o.multiplier = multiplier;
   o.parent = parent;
-  memset(&err, 0, sizeof err);
-  const int rc = tg_limiter_new(&o, &l.h, &err);
-  if (rc != TG_OK) fprintf(stderr, "tg_limiter_new: %s: %s\n", tg_status_str(rc), err.message);
-  REQUIRE(rc == TG_OK && l.h != NULL);
+  l.h = NEW_LIMITER(&o);
   return l;
 }
 
@@ -1613,6 +1548,5 @@ int main(void) {
   test_capacity_all_idle();
   test_overflow();
   test_acquire_many();
-  printf("capi_limiter: %lu checks, %lu failed\n", g_checks, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return check_summary();
 }

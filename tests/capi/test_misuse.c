@@ -12,59 +12,12 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Checks                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static unsigned long g_checks;
-static unsigned long g_failed;
-static char g_ctx[256];
-
-static void report_failure(const char* file, int line, const char* what) {
-  ++g_failed;
-  if (g_failed <= 80) fprintf(stderr, "%s:%d: CHECK failed: %s  [%s]\n", file, line, what, g_ctx);
-}
-
-#define CHECK(expr)                                                      \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(expr)) report_failure(__FILE__, __LINE__, "CHECK(" #expr ")"); \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                    \
-  do {                                                                                    \
-    const uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                              \
-    ++g_checks;                                                                           \
-    if (va_ != vb_) {                                                                     \
-      char m_[512];                                                                       \
-      snprintf(m_, sizeof m_, "%s == %s (%" PRIu64 " != %" PRIu64 ")", #a, #b, va_, vb_); \
-      report_failure(__FILE__, __LINE__, m_);                                             \
-    }                                                                                     \
-  } while (0)
-
-#define REQUIRE(expr)                                                                            \
-  do {                                                                                           \
-    ++g_checks;                                                                                  \
-    if (!(expr)) {                                                                               \
-      report_failure(__FILE__, __LINE__, "REQUIRE(" #expr ")");                                  \
-      fprintf(stderr, "capi_misuse: stopping (%lu of %lu checks failed)\n", g_failed, g_checks); \
-      exit(1);                                                                                   \
-    }                                                                                            \
-  } while (0)
-
-#define CTX(...) snprintf(g_ctx, sizeof g_ctx, __VA_ARGS__)
+#define CHECK_PROGRAM "capi_misuse"
+#define CHECK_MAX_REPORTS 80
+#include "check.h"
 
 /* One row of a call table: the call returns exactly `want`. */
-static void row(const char* call, int got, int want, int line) {
-  ++g_checks;
-  if (got != want) {
-    char m[600];
-    snprintf(m, sizeof m, "%s returned %s (%d), expected %s", call, tg_status_str(got), got,
-             tg_status_str(want));
-    report_failure(__FILE__, line, m);
-  }
-}
-#define ROW(call, want) row(#call, (call), (want), __LINE__)
+#define ROW(call, want) CHECK_RC(call, want)
 
 /* ------------------------------------------------------------------------ */
 /* Fixtures                                                                  */
@@ -78,24 +31,6 @@ static char g_sentinel_obj;
 #define SENTINEL_LIM ((tg_limiter*)(void*)&g_sentinel_obj)
 #define SENTINEL_BRK ((tg_breaker*)(void*)&g_sentinel_obj)
 
-static tg_limiter* new_limiter(const tg_limiter_options* o) {
-  tg_limiter* l = NULL;
-  tg_error err;
-  const int rc = tg_limiter_new(o, &l, &err);
-  if (rc != TG_OK) fprintf(stderr, "tg_limiter_new: %s\n", err.message);
-  REQUIRE(rc == TG_OK && l != NULL);
-  return l;
-}
-
-static tg_breaker* new_breaker(const tg_breaker_options* o) {
-  tg_breaker* b = NULL;
-  tg_error err;
-  const int rc = tg_breaker_new(o, &b, &err);
-  if (rc != TG_OK) fprintf(stderr, "tg_breaker_new: %s\n", err.message);
-  REQUIRE(rc == TG_OK && b != NULL);
-  return b;
-}
-
 static void fill_garbage(tg_error* err) {
   memset(err, 'g', sizeof *err);
   err->code = 12345;
@@ -105,8 +40,8 @@ static void fill_garbage(tg_error* err) {
  * *out untouched; and the same code with err = NULL. */
 static void check_failed_new(int rc, int rc_no_err, int want, const tg_error* err, const void* out,
                              const void* sentinel, int line) {
-  row("tg_X_new", rc, want, line);
-  row("tg_X_new (err = NULL)", rc_no_err, want, line);
+  check_status_at(__FILE__, line, "tg_X_new", rc, want);
+  check_status_at(__FILE__, line, "tg_X_new (err = NULL)", rc_no_err, want);
   if (want == TG_OK) return;
   ++g_checks;
   if (err->code != rc) report_failure(__FILE__, line, "err.code == return value");
@@ -684,7 +619,7 @@ static void test_limiter_calls(void) {
   o.tiers = tiers;
   o.tier_count = 2;
   o.capacity = 64;
-  l = new_limiter(&o);
+  l = NEW_LIMITER(&o);
   memset(&res, 0, sizeof res);
   CHECK_EQ(tg_limiter_stats_get(l, &before), TG_OK);
 
@@ -847,7 +782,7 @@ static void test_breaker_calls(void) {
   o.max_in_flight = 1;
   o.window_size = 4;
   o.minimum_calls = 1;
-  b = new_breaker(&o);
+  b = NEW_BREAKER(&o);
 
   CTX("breaker: NULL handle");
   ROW(tg_breaker_acquire(NULL, now, &p), TG_EINVAL);
@@ -923,8 +858,8 @@ static void test_breaker_calls(void) {
 /* ------------------------------------------------------------------------ */
 
 static void test_handles(void) {
-  tg_limiter* l = new_limiter(NULL);
-  tg_breaker* b = new_breaker(NULL);
+  tg_limiter* l = NEW_LIMITER(NULL);
+  tg_breaker* b = NEW_BREAKER(NULL);
   tg_breaker* lb = (tg_breaker*)(void*)l; /* a limiter where a breaker is expected */
   tg_limiter* bl = (tg_limiter*)(void*)b; /* and the other way */
   tg_breaker_permit p;
@@ -984,13 +919,13 @@ static void test_handles(void) {
   CTX("freed parent");
   {
     tg_limiter_options o;
-    tg_limiter* parent = new_limiter(NULL);
+    tg_limiter* parent = NEW_LIMITER(NULL);
     tg_limiter* child;
     tg_limiter* out = SENTINEL_LIM;
     tg_error err;
     tg_limiter_options_init(&o);
     o.parent = parent;
-    child = new_limiter(&o);
+    child = NEW_LIMITER(&o);
     tg_limiter_free(parent); /* the child still holds it */
     ROW(tg_limiter_acquire(parent, "k", 1, 0, 1, 1, &d), TG_EINVAL);
     ROW(tg_limiter_peek(parent, "k", 1, 0, 1, 1, &d), TG_EINVAL);
@@ -1024,11 +959,11 @@ static void test_handles(void) {
     tg_limiter* out = SENTINEL_LIM;
     tg_error err;
     int i;
-    chain[0] = new_limiter(NULL);
+    chain[0] = NEW_LIMITER(NULL);
     for (i = 1; i < 15; ++i) {
       tg_limiter_options_init(&o);
       o.parent = chain[i - 1];
-      chain[i] = new_limiter(&o);
+      chain[i] = NEW_LIMITER(&o);
     }
     tg_limiter_options_init(&o);
     o.parent = chain[14];
@@ -1055,6 +990,5 @@ int main(void) {
   test_limiter_calls();
   test_breaker_calls();
   test_handles();
-  printf("capi_misuse: %lu checks, %lu failed\n", g_checks, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return check_summary();
 }

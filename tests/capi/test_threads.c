@@ -15,47 +15,8 @@
 #include <stdlib.h>
 #include <string.h>
 
-/* ------------------------------------------------------------------------ */
-/* Checks                                                                    */
-/* ------------------------------------------------------------------------ */
-
-static unsigned long g_checks; /* touched by the main thread only */
-static unsigned long g_failed;
-static char g_ctx[256];
-
-static void report_failure(const char* file, int line, const char* what) {
-  ++g_failed;
-  if (g_failed <= 60) fprintf(stderr, "%s:%d: CHECK failed: %s  [%s]\n", file, line, what, g_ctx);
-}
-
-#define CHECK(expr)                                                      \
-  do {                                                                   \
-    ++g_checks;                                                          \
-    if (!(expr)) report_failure(__FILE__, __LINE__, "CHECK(" #expr ")"); \
-  } while (0)
-
-#define CHECK_EQ(a, b)                                                                    \
-  do {                                                                                    \
-    const uint64_t va_ = (uint64_t)(a), vb_ = (uint64_t)(b);                              \
-    ++g_checks;                                                                           \
-    if (va_ != vb_) {                                                                     \
-      char m_[512];                                                                       \
-      snprintf(m_, sizeof m_, "%s == %s (%" PRIu64 " != %" PRIu64 ")", #a, #b, va_, vb_); \
-      report_failure(__FILE__, __LINE__, m_);                                             \
-    }                                                                                     \
-  } while (0)
-
-#define REQUIRE(expr)                                                                             \
-  do {                                                                                            \
-    ++g_checks;                                                                                   \
-    if (!(expr)) {                                                                                \
-      report_failure(__FILE__, __LINE__, "REQUIRE(" #expr ")");                                   \
-      fprintf(stderr, "capi_threads: stopping (%lu of %lu checks failed)\n", g_failed, g_checks); \
-      exit(1);                                                                                    \
-    }                                                                                             \
-  } while (0)
-
-#define CTX(...) snprintf(g_ctx, sizeof g_ctx, __VA_ARGS__)
+#define CHECK_PROGRAM "capi_threads"
+#include "check.h"
 
 /* Worker threads cannot use CHECK (its counters are not atomic): they count
  * their own violations, which the main thread then checks are zero. */
@@ -71,18 +32,10 @@ static uint64_t clock_advance(uint64_t step) {
 }
 static uint64_t clock_read(void) { return __atomic_load_n(&g_clock, __ATOMIC_RELAXED); }
 
-static uint64_t rnd(uint64_t* s) {
-  *s ^= *s >> 12;
-  *s ^= *s << 25;
-  *s ^= *s >> 27;
-  return *s * 0x2545f4914f6cdd1dull;
-}
-
-static tg_limiter* new_limiter(double rate, uint32_t burst, uint64_t capacity) {
+/* A limiter of one tier "t". */
+static tg_limiter* new_tier_limiter(double rate, uint32_t burst, uint64_t capacity) {
   tg_tier t;
   tg_limiter_options o;
-  tg_limiter* l = NULL;
-  tg_error err;
   t.name = "t";
   t.rate = rate;
   t.burst = burst;
@@ -91,9 +44,7 @@ static tg_limiter* new_limiter(double rate, uint32_t burst, uint64_t capacity) {
   o.tiers = &t;
   o.tier_count = 1;
   o.capacity = capacity;
-  if (tg_limiter_new(&o, &l, &err) != TG_OK) fprintf(stderr, "%s\n", err.message);
-  REQUIRE(l != NULL);
-  return l;
+  return NEW_LIMITER(&o);
 }
 
 /* A start gate, so that the workers really overlap. */
@@ -161,7 +112,7 @@ static void* lim_worker_main(void* arg) {
   int i;
   gate_wait();
   for (i = 0; i < w->ops; ++i) {
-    const int k = w->nkeys == 1 ? 0 : (int)(rnd(&w->seed) % (uint64_t)w->nkeys);
+    const int k = w->nkeys == 1 ? 0 : (int)(rng_next(&w->seed) % (uint64_t)w->nkeys);
     key_name(k, key, sizeof key);
     if (w->use_batches && i % 8 == 7) {
       uint8_t keys[4 * 32];
@@ -171,7 +122,7 @@ static void* lim_worker_main(void* arg) {
       size_t pos = 0;
       int j;
       for (j = 0; j < 4; ++j) {
-        idx[j] = w->nkeys == 1 ? 0 : (int)(rnd(&w->seed) % (uint64_t)w->nkeys);
+        idx[j] = w->nkeys == 1 ? 0 : (int)(rng_next(&w->seed) % (uint64_t)w->nkeys);
         key_name(idx[j], key, sizeof key);
         offsets[j] = (uint32_t)pos;
         memcpy(keys + pos, key, strlen(key));
@@ -221,7 +172,7 @@ static void limiter_stress(const char* name, int nthreads, int nkeys, double rat
                            uint32_t burst, uint64_t capacity, int ops, uint64_t step,
                            int check_bound) {
   static lim_worker w[8];
-  tg_limiter* lim = new_limiter(rate, burst, capacity);
+  tg_limiter* lim = new_tier_limiter(rate, burst, capacity);
   const uint64_t start = 1000000000;
   uint64_t offered = 0, admitted = 0, rejected = 0, capacity_rejected = 0, bad = 0, errors = 0;
   uint64_t elapsed, bound, worst = 0;
@@ -301,8 +252,8 @@ static void* mix_worker_main(void* arg) {
   int i;
   gate_wait();
   for (i = 0; i < w->ops; ++i) {
-    const int k = (int)(rnd(&w->seed) % 16);
-    const uint32_t cost = (uint32_t)(1 + rnd(&w->seed) % 3);
+    const int k = (int)(rng_next(&w->seed) % 16);
+    const uint32_t cost = (uint32_t)(1 + rng_next(&w->seed) % 3);
     const uint64_t now = clock_advance(100);
     tg_reservation res;
     tg_limit_decision d;
@@ -319,7 +270,7 @@ static void* mix_worker_main(void* arg) {
       ++w->rejected;
     }
     if (d.flags & TG_LIMIT_FLAG_SHADOW) ++w->shadowed;
-    if (d.allowed && (rnd(&w->seed) & 1)) {
+    if (d.allowed && (rng_next(&w->seed) & 1)) {
       if (tg_limiter_cancel(w->lim, &res, clock_advance(10)) != TG_OK) ++w->errors;
       /* A shadow-admitted reservation took nothing: its cancel is a no-op. */
       if (!(d.flags & TG_LIMIT_FLAG_SHADOW)) ++w->cancelled;
@@ -358,7 +309,7 @@ static void* mix_toggler_main(void* arg) {
 
 static void limiter_mixed(void) {
   static mix_worker w[3];
-  tg_limiter* lim = new_limiter(2e5, 8, 1024);
+  tg_limiter* lim = new_tier_limiter(2e5, 8, 1024);
   pthread_t toggler;
   tg_limiter_stats s;
   uint64_t offered = 0, admitted = 0, rejected = 0, shadowed = 0, cancelled = 0, bad = 0,
@@ -460,8 +411,8 @@ static void tally_permit(brk_worker* w, const tg_breaker_permit* p) {
 }
 
 static void choose_outcome(brk_worker* w, int32_t* outcome, uint64_t* latency) {
-  *outcome = (int32_t)(rnd(&w->seed) % 3);
-  *latency = rnd(&w->seed) % (2 * BRK_SLOW_NS);
+  *outcome = (int32_t)(rng_next(&w->seed) % 3);
+  *latency = rng_next(&w->seed) % (2 * BRK_SLOW_NS);
   ++w->outcomes[*outcome];
   if (*outcome != TG_OUTCOME_IGNORED && *latency >= BRK_SLOW_NS) ++w->slow;
   __atomic_sub_fetch(&g_our_in_flight, 1, __ATOMIC_RELAXED); /* before the library frees */
@@ -474,7 +425,7 @@ static void* brk_worker_main(void* arg) {
   int i;
   gate_wait();
   for (i = 0; i < w->ops; ++i) {
-    const uint64_t r = rnd(&w->seed) % 8;
+    const uint64_t r = rng_next(&w->seed) % 8;
     /* The controller may be descheduled in FORCED_OPEN for a long while:
      * each worker also closes the breaker now and then. */
     if (i % 3000 == 2999 && tg_breaker_transition(w->b, TG_BREAKER_CLOSED, clock_read()) != TG_OK) {
@@ -545,7 +496,7 @@ static void* brk_controller_main(void* arg) {
   tg_breaker* b = (tg_breaker*)arg;
   uint64_t seed = 0xfeedfacecafebeefull;
   while (!__atomic_load_n(&g_brk_done, __ATOMIC_ACQUIRE)) {
-    const int target = (int)(rnd(&seed) % 7);
+    const int target = (int)(rng_next(&seed) % 7);
     tg_breaker_stats s;
     int st, i;
     (void)tg_breaker_transition(b, target, clock_advance(3));
@@ -655,6 +606,5 @@ int main(void) {
   limiter_mixed();
   breaker_stress(TG_WINDOW_COUNT);
   breaker_stress(TG_WINDOW_TIME);
-  printf("capi_threads: %lu checks, %lu failed\n", g_checks, g_failed);
-  return g_failed == 0 ? 0 : 1;
+  return check_summary();
 }
