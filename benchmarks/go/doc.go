@@ -1,0 +1,4 @@
+// Package compare holds side-by-side benchmarks of the tollgate Go binding
+// and its Go peers (golang.org/x/time/rate, github.com/sony/gobreaker). It
+// has no API: run ./run.sh, or go test -bench . in this directory.
+package compare

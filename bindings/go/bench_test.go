@@ -1,0 +1,157 @@
+package tollgate
+
+import "testing"
+
+// The benchmarks report one operation per decision (batched ones too), so
+// ns/op compares across single and batched forms. The workload admits every
+// request: rate 1e9/s and a large burst, with injected time advancing 1 us
+// per decision unless the clock read is part of what is measured.
+
+const batchSize = 1000
+
+func benchLimiter(b *testing.B) *Limiter {
+	return newLimiter(b, LimiterOptions{
+		Tiers:    []Tier{{Name: "t", Rate: 1e9, Burst: 1 << 20}},
+		Capacity: 4096,
+	})
+}
+
+func BenchmarkLimiterAcquire(b *testing.B) {
+	l := benchLimiter(b)
+	key := []byte("account-000001")
+	now := t0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		now += 1000
+		d, err := l.Acquire(key, 0, 1, now)
+		if err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+func BenchmarkLimiterAcquireString(b *testing.B) {
+	l := benchLimiter(b)
+	now := t0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		now += 1000
+		d, err := l.AcquireString("account-000001", 0, 1, now)
+		if err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+// The same with the clock read in the loop (NowNs is a second cgo call).
+func BenchmarkLimiterAcquireNowNs(b *testing.B) {
+	l := benchLimiter(b)
+	key := []byte("account-000001")
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		d, err := l.Acquire(key, 0, 1, NowNs())
+		if err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+func BenchmarkLimiterAcquireParallel(b *testing.B) {
+	l := benchLimiter(b)
+	b.ReportAllocs()
+	b.RunParallel(func(pb *testing.PB) {
+		key := []byte("account-000001")
+		for pb.Next() {
+			if _, err := l.Acquire(key, 0, 1, NowNs()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+}
+
+// AcquireMany over 1000 distinct keys; ns/op is per decision.
+func BenchmarkLimiterAcquireMany1000(b *testing.B) {
+	l := benchLimiter(b)
+	keys := batchKeys(batchSize)
+	out := make([]Decision, batchSize)
+	now := t0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batchSize {
+		n := min(batchSize, b.N-done)
+		now += 1000 * batchSize
+		if err := l.AcquireMany(keys[:n], nil, nil, now, out[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for _, d := range out {
+		if !d.Allowed && d != (Decision{}) {
+			b.Fatal(d)
+		}
+	}
+}
+
+// AcquirePacked with keys already packed: no copy on the way in.
+func BenchmarkLimiterAcquirePacked1000(b *testing.B) {
+	l := benchLimiter(b)
+	var packed []byte
+	offs := []uint32{0}
+	for _, k := range batchKeys(batchSize) {
+		packed = append(packed, k...)
+		offs = append(offs, uint32(len(packed)))
+	}
+	out := make([]Decision, batchSize)
+	now := t0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batchSize {
+		n := min(batchSize, b.N-done)
+		now += 1000 * batchSize
+		if err := l.AcquirePacked(packed[:offs[n]], offs[:n+1], nil, nil, now, out[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkBreakerAcquireRecord(b *testing.B) {
+	br := newBreaker(b, BreakerOptions{})
+	now := t0
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		now += 1000
+		p, err := br.Acquire(now)
+		if err != nil || !p.Allowed {
+			b.Fatal(p, err)
+		}
+		if err := br.Record(p, OutcomeSuccess, 500, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// AcquireMany + RecordMany of 1000 calls; ns/op is per call.
+func BenchmarkBreakerAcquireRecordMany1000(b *testing.B) {
+	br := newBreaker(b, BreakerOptions{})
+	permits := make([]Permit, batchSize)
+	outcomes := make([]Outcome, batchSize)
+	now := t0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batchSize {
+		n := min(batchSize, b.N-done)
+		now += 1000 * batchSize
+		if err := br.AcquireMany(now, permits[:n]); err != nil {
+			b.Fatal(err)
+		}
+		if err := br.RecordMany(permits[:n], outcomes[:n], nil, now); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+func BenchmarkNowNs(b *testing.B) {
+	for i := 0; i < b.N; i++ {
+		NowNs()
+	}
+}

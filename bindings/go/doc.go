@@ -1,0 +1,42 @@
+// Package tollgate is the Go binding of tollgate, an embeddable pre-trade
+// gateway library. It wraps the library's stable C ABI (tollgate/tollgate.h)
+// with cgo and exposes its policies as Go types:
+//
+//   - [Limiter]: keyed GCRA rate limiting with tiers, a bounded key table,
+//     shadow mode, a run-time rate multiplier and an optional parent limit.
+//   - [Breaker]: a circuit breaker with a count- or time-based sliding window,
+//     failure-rate and slow-call thresholds, half-open probes, forced states,
+//     state-change events and a bulkhead bounding calls in flight.
+//
+// # Time
+//
+// Every decision takes the current time as monotonic nanoseconds (nowNs) from
+// the caller, so a host reuses the timestamp it already read and tests are
+// exact. [NowNs] reads the same clock the library uses (CLOCK_MONOTONIC) for
+// callers that have none at hand. Time that stands still or steps backwards
+// never creates tokens and never reopens a breaker early.
+//
+// # Decisions and errors
+//
+// A rejection is a normal outcome, reported in a [Decision] or [Permit] with
+// a reason and, where it applies, a retry-after. An error means the call
+// itself was wrong (a bad argument, a closed object): it is an [*Error]
+// carrying a [Status] code, so
+//
+//	if errors.Is(err, tollgate.ErrInvalid) { ... }
+//
+// works for every error this package returns.
+//
+// # Lifetime and concurrency
+//
+// Objects hold memory outside the Go heap. Call Close when done; a finalizer
+// releases objects that were never closed. Close is idempotent, may race
+// with other method calls (the memory goes when the last call returns), and
+// every method of a closed or nil object returns an error wrapping
+// [ErrInvalid] instead of crashing. All methods are safe for concurrent use.
+//
+// # Building
+//
+// The package finds the installed library with pkg-config (package name
+// "tollgate"); see README.md for the install step and the test command.
+package tollgate

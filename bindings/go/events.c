@@ -1,0 +1,16 @@
+// The C side of Breaker.OnEvent: the library calls a C function pointer with
+// a void* user argument; this trampoline hands both to the exported Go
+// function, with the user argument carrying a runtime/cgo.Handle.
+
+#include <stdint.h>
+#include <tollgate/tollgate.h>
+
+#include "_cgo_export.h"
+
+static void tg_go_event_trampoline(void* user, const tg_breaker_event* ev) {
+  tollgateGoBreakerEvent((uintptr_t)user, (tg_breaker_event*)ev);
+}
+
+int tg_go_breaker_set_events(tg_breaker* b, uintptr_t h) {
+  return tg_breaker_set_event_callback(b, h != 0 ? tg_go_event_trampoline : NULL, (void*)h);
+}

@@ -1,0 +1,108 @@
+package tollgate
+
+/*
+#include <stdint.h>
+#include <tollgate/tollgate.h>
+
+// Defined in events.c: installs (h != 0) or removes (h == 0) the trampoline
+// that forwards the breaker's events to the Go sink behind handle h. This
+// file has an //export, so its preamble may only declare.
+int tg_go_breaker_set_events(tg_breaker* b, uintptr_t h);
+*/
+import "C"
+
+import (
+	"runtime/cgo"
+	"sync/atomic"
+)
+
+// eventSink receives a breaker's events from C. It is reached through a
+// cgo.Handle, so the handle never keeps the Breaker itself reachable and its
+// finalizer can run.
+type eventSink struct {
+	fn      atomic.Pointer[func(Event)]
+	handle  cgo.Handle
+	pending atomic.Pointer[panicValue]
+	// installed says whether the C trampoline is registered; guarded by
+	// Breaker.mu.
+	installed bool
+}
+
+type panicValue struct{ v any }
+
+// OnEvent calls fn(ev) on every state change, synchronously in the goroutine
+// whose call (Acquire, Record, Transition, ...) caused it, after the change
+// is visible. fn must not block; it may call the breaker's methods, and
+// even Close. A panic in fn is recovered before it can unwind through the
+// library (which would skip its C++ frames) and raised again when the
+// causing method returns (if another goroutine's call on the same breaker
+// returns first, in that goroutine). fn = nil
+// removes the callback. A change racing with OnEvent is reported to the old
+// or the new callback. A callback that refers to the breaker keeps it
+// reachable until the callback is removed or the breaker closed, so the
+// finalizer cannot release it: Close such a breaker explicitly.
+func (b *Breaker) OnEvent(fn func(Event)) error {
+	if err := b.enter(); err != nil {
+		return err
+	}
+	defer b.leave()
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	s := b.sink.Load()
+	if s == nil {
+		if fn == nil {
+			return nil
+		}
+		s = &eventSink{}
+		s.handle = cgo.NewHandle(s)
+		b.sink.Store(s)
+	}
+	if fn != nil {
+		s.fn.Store(&fn)
+		if s.installed {
+			return nil
+		}
+		// The library keeps each registration until the breaker is freed, so
+		// the trampoline is installed once, not on every OnEvent.
+		if rc := C.tg_go_breaker_set_events(b.h, C.uintptr_t(s.handle)); rc != C.TG_OK {
+			s.fn.Store(nil)
+			return statusErr(rc, nil, "tg_breaker_set_event_callback failed")
+		}
+		s.installed = true
+		return nil
+	}
+	s.fn.Store(nil)
+	if s.installed {
+		if rc := C.tg_go_breaker_set_events(b.h, 0); rc != C.TG_OK {
+			return statusErr(rc, nil, "tg_breaker_set_event_callback failed")
+		}
+		s.installed = false
+	}
+	return nil
+}
+
+//export tollgateGoBreakerEvent
+func tollgateGoBreakerEvent(h C.uintptr_t, ev *C.tg_breaker_event) {
+	s, ok := cgo.Handle(h).Value().(*eventSink)
+	if !ok {
+		return
+	}
+	fn := s.fn.Load()
+	if fn == nil {
+		return
+	}
+	e := Event{
+		From:        State(ev.from_state),
+		To:          State(ev.to_state),
+		NowNs:       uint64(ev.now_ns),
+		FailureRate: float64(ev.failure_rate),
+		SlowRate:    float64(ev.slow_rate),
+		OpenNs:      uint64(ev.open_ns),
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.pending.CompareAndSwap(nil, &panicValue{v: r})
+		}
+	}()
+	(*fn)(e)
+}
