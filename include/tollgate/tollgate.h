@@ -24,6 +24,11 @@
  *  - Time is always supplied by the caller as monotonic nanoseconds (now_ns).
  *    tg_now_ns() reads CLOCK_MONOTONIC for hosts that have no clock at hand.
  *  - No C++ exception ever crosses this boundary.
+ *  - Misuse is reported, not crashed on, where it can be detected: a NULL
+ *    handle, a handle of another type, or a handle the caller freed while a
+ *    child object still holds it gives TG_EINVAL. Once the last reference is
+ *    gone the memory is returned, and using the handle again is undefined, as
+ *    with free().
  *
  * Thread-safety is stated on every function. "Thread-safe" means any number
  * of threads may call it on the same handle at once without external locking.
@@ -247,7 +252,8 @@ TG_API int tg_limiter_cancel(tg_limiter* lim, const tg_reservation* res, uint64_
 
 /* Batch acquire: n requests at one now_ns. Key i is the bytes
  * keys[key_offsets[i] .. key_offsets[i+1]) (key_offsets has n+1 entries,
- * non-decreasing). tiers and costs may be NULL (tier 0, cost 1). out has n
+ * non-decreasing; keys must hold key_offsets[n] bytes and may be NULL only
+ * when every key is empty). tiers and costs may be NULL (tier 0, cost 1). out has n
  * entries. Validation happens before any decision: on TG_EINVAL nothing was
  * consumed. n = 0 is TG_OK. Thread-safe. Since 0.1.0. */
 TG_API int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys,
@@ -419,7 +425,10 @@ typedef void (*tg_breaker_event_fn)(void* user, const tg_breaker_event* ev);
  * caused it, after the change is visible. fn must not block and must not
  * free the breaker; it may call other tg_breaker functions. fn = NULL
  * removes the callback. A change racing with this call is reported to the
- * old or the new callback. Thread-safe. Since 0.1.0. */
+ * old or the new callback. Each call keeps 16 bytes until the breaker is
+ * freed (a callback may be running on another thread), so register once and
+ * dispatch in the callback rather than calling this per event.
+ * Thread-safe. Since 0.1.0. */
 TG_API int tg_breaker_set_event_callback(tg_breaker* b, tg_breaker_event_fn fn, void* user);
 
 /* Counters since creation. Written by the library. Since 0.1.0. */
