@@ -17,7 +17,7 @@
 #define MS UINT64_C(1000000)
 
 static const char* state_name(int s) {
-  static const char* names[] = {"closed", "open", "half-open", "forced-open",
+  static const char* names[] = {"closed",        "open",     "half-open",   "forced-open",
                                 "forced-closed", "disabled", "metrics-only"};
   return s >= 0 && s <= 6 ? names[s] : "?";
 }
@@ -155,8 +155,8 @@ int main(void) {
   printf("\nlimiter: %" PRIu64 " admitted, %" PRIu64 " rejected, %" PRIu64
          " reservations given back, %" PRIu64 " keys; longest retry-after %.2f ms\n",
          ls.admitted, ls.rejected, ls.cancelled, ls.keys, (double)max_retry_ns / 1e6);
-  printf("venue XNAS: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64 " rejected by the breaker, %" PRIu64
-         " state changes, now %s, %u in flight\n",
+  printf("venue XNAS: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
+         " rejected by the breaker, %" PRIu64 " state changes, now %s, %u in flight\n",
          successes, failures, bs.rejected, bs.transitions, state_name(state), bs.in_flight);
 
   tg_breaker_free(venue);
