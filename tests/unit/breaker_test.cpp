@@ -66,7 +66,7 @@ TEST_CASE("closed stays closed below minimum_calls and opens exactly at the thre
   CHECK(log.events[0].open_ns == 1000 * ms);
 }
 
-TEST_CASE("one failure below the rate does not open; the failure reaching it does") {
+TEST_CASE("one failure below the rate does not open - the failure reaching it does") {
   auto b = make(small_window());
   for (int i = 0; i < 6; ++i) call(*b, outcome::success, 0);
   for (int i = 0; i < 3; ++i) call(*b, outcome::failure, 0);  // 3 of 9 = 33%
@@ -87,7 +87,7 @@ TEST_CASE("slow calls trip on the slow-call rate") {
   CHECK(b->state() == breaker_state::open);
 }
 
-TEST_CASE("open rejects until its deadline; time backwards never ends it early") {
+TEST_CASE("open rejects until its deadline - time backwards never ends it early") {
   auto b = make(small_window());
   for (int i = 0; i < 4; ++i) call(*b, outcome::failure, 5000 * ms);
   REQUIRE(b->state() == breaker_state::open);
@@ -105,7 +105,7 @@ TEST_CASE("open rejects until its deadline; time backwards never ends it early")
   CHECK(p.state == breaker_state::half_open);
 }
 
-TEST_CASE("half-open admits exactly the probes; all good closes with a fresh window") {
+TEST_CASE("half-open admits exactly the probes - all good closes with a fresh window") {
   auto b = make(small_window());
   event_log log;
   b->set_listener(&event_log::on, &log);
@@ -181,7 +181,7 @@ TEST_CASE("a half-open breaker whose probes do not finish in time opens again") 
   CHECK(b->state() == breaker_state::open);
 }
 
-TEST_CASE("ignored outcomes are not counted, and an ignored probe frees its slot") {
+TEST_CASE("ignored outcomes are not counted - and an ignored probe frees its slot") {
   auto b = make(small_window());
   for (int i = 0; i < 10; ++i) call(*b, outcome::ignored, 0);
   CHECK(b->stats(0).window_calls == 0);

@@ -98,7 +98,7 @@ TEST_CASE("time standing still or stepping backwards creates no tokens") {
   CHECK_FALSE(l->acquire("k", 0, 1, t0 + sec / 1000).allowed);
 }
 
-TEST_CASE("a cost above the burst is rejected at once with a reason, never queued") {
+TEST_CASE("a cost above the burst is rejected at once with a reason - never queued") {
   auto l = make(100, 5);
   const auto d = l->acquire("k", 0, 6, 0);
   CHECK_FALSE(d.allowed);
@@ -123,7 +123,7 @@ TEST_CASE("peek and remaining consume nothing") {
   CHECK(l->remaining("k", 0, sec / 100) == 2);
 }
 
-TEST_CASE("reservations are given back, never beyond a full bucket") {
+TEST_CASE("reservations are given back - never beyond a full bucket") {
   auto l = make(10, 2);
   tollgate::reservation r1, r2;
   REQUIRE(l->reserve("k", 0, 1, 0, &r1).allowed);
@@ -151,7 +151,7 @@ TEST_CASE("reservations are given back, never beyond a full bucket") {
   CHECK(l->stats().cancelled == 3);
 }
 
-TEST_CASE("shadow mode decides and counts, never rejects, state evolves as enforced") {
+TEST_CASE("shadow mode decides and counts - never rejects - state evolves as enforced") {
   auto l = make(10, 2);
   l->set_shadow(true);
   for (int i = 0; i < 2; ++i) CHECK(l->acquire("k", 0, 1, 0).allowed);
@@ -206,7 +206,7 @@ TEST_CASE("tiers are separate classes on the same key state") {
   CHECK(l.acquire("a", 5, 1, 0).reason == limit_reason::invalid_argument);
 }
 
-TEST_CASE("a parent limit must also admit; its rejection refunds the child") {
+TEST_CASE("a parent limit must also admit - its rejection refunds the child") {
   limiter_options po;
   po.tiers = {tier{"global", 10, 3}};
   auto parent = limiter::create(po);
@@ -235,7 +235,7 @@ TEST_CASE("a parent limit must also admit; its rejection refunds the child") {
   CHECK(c.remaining("c", 0, sec / 10) == 2);
 }
 
-TEST_CASE("the table never holds more than capacity keys; an idle one makes room") {
+TEST_CASE("the table never holds more than capacity keys - an idle one makes room") {
   auto l = make(10, 1, 3);
   for (int i = 0; i < 3; ++i) REQUIRE(l->acquire("k" + std::to_string(i), 0, 1, 0).allowed);
   const auto d = l->acquire("k3", 0, 1, 0);
@@ -249,7 +249,7 @@ TEST_CASE("the table never holds more than capacity keys; an idle one makes room
   CHECK(l->stats().evictions == 1);
 }
 
-TEST_CASE("a full table evicts idle buckets first, else rejects with the wait") {
+TEST_CASE("a full table evicts idle buckets first - else rejects with the wait") {
   auto l = make(10, 1, 7);  // 7 keys in 8 slots
   const std::uint64_t slots = 7;
   REQUIRE(l->stats().slots == 8);
@@ -327,7 +327,7 @@ TEST_CASE("construction validates every field") {
   CHECK(bad(o) == absl::StatusCode::kOutOfRange);
 }
 
-TEST_CASE("huge times are clamped, not overflowed") {
+TEST_CASE("huge times are clamped - not overflowed") {
   auto l = make(1, 1);
   CHECK(l->acquire("k", 0, 1, ~std::uint64_t{0}).allowed);
   const auto d = l->acquire("k", 0, 1, ~std::uint64_t{0});
@@ -335,7 +335,7 @@ TEST_CASE("huge times are clamped, not overflowed") {
   CHECK(d.retry_after_ns == sec);
 }
 
-TEST_CASE("keys are arbitrary bytes, the empty key included") {
+TEST_CASE("keys are arbitrary bytes - the empty key included") {
   auto l = make(1, 1);
   const std::string with_nul("a\0b", 3);
   CHECK(l->acquire(with_nul, 0, 1, 0).allowed);
@@ -345,7 +345,7 @@ TEST_CASE("keys are arbitrary bytes, the empty key included") {
   CHECK_FALSE(l->acquire(with_nul, 0, 1, 0).allowed);
 }
 
-TEST_CASE("a multiplier change keeps every bucket's tokens; only refill speed changes") {
+TEST_CASE("a multiplier change keeps every bucket's tokens - only refill speed changes") {
   auto l = make(10, 10);  // T = 100 ms
   const std::uint64_t t1 = 7 * sec;
   while (l->acquire("drained", 0, 1, t1).allowed) {
@@ -372,7 +372,7 @@ TEST_CASE("a multiplier change keeps every bucket's tokens; only refill speed ch
   CHECK(n == 10);
 }
 
-TEST_CASE("a three-level hierarchy: every level must admit, a rejection refunds all below") {
+TEST_CASE("a three-level hierarchy: every level must admit - a rejection refunds all below") {
   auto mk = [](double rate, std::uint32_t burst, limiter* parent) {
     limiter_options o;
     o.tiers = {tier{"t", rate, burst}};
