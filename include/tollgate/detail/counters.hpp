@@ -19,9 +19,16 @@ inline constexpr std::uint32_t exclusive_stripes = 64;
 inline constexpr std::uint32_t shared_stripes = 8;
 
 // 0..exclusive_stripes-1 for owners; a larger value marks a sharer.
+//
+// The per-thread index is constant-initialised (no guard) and uses the
+// initial-exec TLS model, so reading it is one %fs-relative load, not a call
+// to __tls_get_addr as a dynamically initialised thread_local in a -fPIC
+// library would be. A library loaded with dlopen (Python) takes these four
+// bytes from glibc's static TLS reserve.
 inline std::uint32_t thread_stripe() noexcept {
   static std::atomic<std::uint32_t> next{0};
-  thread_local const std::uint32_t mine = next.fetch_add(1, std::memory_order_relaxed);
+  __attribute__((tls_model("initial-exec"))) static thread_local std::uint32_t mine = ~0u;
+  if (__builtin_expect(mine == ~0u, 0)) mine = next.fetch_add(1, std::memory_order_relaxed);
   return mine;
 }
 
