@@ -236,8 +236,7 @@ class breaker {
         case breaker_state::closed:
         case breaker_state::forced_closed:
         case breaker_state::metrics_only:
-          flags |= tok_window;
-          break;
+          break;  // a plain permit: its outcome feeds the window
         case breaker_state::disabled:
           flags |= tok_untracked;
           break;
@@ -376,7 +375,7 @@ class breaker {
  private:
   // state word: generation << 12 | backoff level << 4 | state
   static constexpr std::uint64_t tok_admitted = 1, tok_bulkhead = 2, tok_probe = 4,
-                                 tok_untracked = 8, tok_window = 16;
+                                 tok_untracked = 8;
   static constexpr int tok_gen_shift = 8;
   static constexpr std::uint64_t gen_mask = (std::uint64_t{1} << 52) - 1;
 

@@ -271,12 +271,6 @@ class limiter {
     return decide(hash(key), tier_index, cost, now_ns, res);
   }
 
-  // Decision on a key hash already computed with hash() (batch callers).
-  limit_decision acquire_hashed(std::uint64_t h, std::uint32_t tier_index, std::uint32_t cost,
-                                std::uint64_t now_ns) noexcept {
-    return decide(h, tier_index, cost, now_ns, nullptr);
-  }
-
   // Give back what a reservation took, at every level that took it. Calling
   // it twice for one reservation gives back twice (bounded by a full bucket);
   // the caller cancels once.
