@@ -86,6 +86,16 @@ def check_uint(name: str, value: Any, maximum: int, minimum: int = 0) -> int:
     return int(value)
 
 
+def batch_index(index: Any, n: int, what: str) -> int:
+    """A sequence index (negative counts from the end) checked against n."""
+    i: int = index.__index__()
+    if i < 0:
+        i += n
+    if not 0 <= i < n:
+        raise IndexError(what + " index out of range")
+    return i
+
+
 def check_now(now: Optional[int]) -> int:
     if now is None:
         return int(lib.tg_now_ns())

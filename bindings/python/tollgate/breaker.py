@@ -39,7 +39,17 @@ from typing import (
     overload,
 )
 
-from ._lib import NULL, U32_MAX, U64_MAX, check_float, check_now, check_uint, ffi, lib
+from ._lib import (
+    NULL,
+    U32_MAX,
+    U64_MAX,
+    batch_index,
+    check_float,
+    check_now,
+    check_uint,
+    ffi,
+    lib,
+)
 from .errors import (
     BreakerOpen,
     InvalidArgumentError,
@@ -268,11 +278,7 @@ class PermitBatch(Sequence[Permit]):
     def __getitem__(self, index: Union[int, slice]) -> Union[Permit, List[Permit]]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._n))]
-        i = index.__index__()
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError("PermitBatch index out of range")
+        i = batch_index(index, self._n, "PermitBatch")
         return _permit_from(_new("tg_breaker_permit*", self._out[i]))
 
     def __iter__(self) -> Iterator[Permit]:

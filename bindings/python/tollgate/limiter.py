@@ -42,6 +42,7 @@ from ._lib import (
     U32_MAX,
     U64_MAX,
     Key,
+    batch_index,
     check_float,
     check_now,
     check_uint,
@@ -382,11 +383,7 @@ class LimitBatch(Sequence[LimitDecision]):
     def __getitem__(self, index: Union[int, slice]) -> Union[LimitDecision, List[LimitDecision]]:
         if isinstance(index, slice):
             return [self[i] for i in range(*index.indices(self._n))]
-        i = index.__index__()
-        if i < 0:
-            i += self._n
-        if not 0 <= i < self._n:
-            raise IndexError("LimitBatch index out of range")
+        i = batch_index(index, self._n, "LimitBatch")
         return _make_decision(_unpack_decision(self._buf, i * _DECISION_SIZE))
 
     def __iter__(self) -> Iterator[LimitDecision]:
@@ -633,6 +630,25 @@ class Limiter:
             return invalid(str(exc))
         return exc
 
+    def _request(self, key: Any, tier: Any, now_ns: Optional[int]) -> Tuple[bytes, int, int]:
+        """Normalise the key, tier and time that every keyed call takes."""
+        if type(key) is not bytes:
+            key = coerce_key(key)
+        if type(tier) is not int:
+            tier = self._tier(tier)
+        if now_ns is None:
+            now_ns = lib.tg_now_ns()
+        return key, tier, now_ns
+
+    def _invoke(self, fn: Any, key: bytes, cost: Any, tier: int, now_ns: int, *args: Any) -> None:
+        """Call ``fn(handle, key, len(key), tier, *args)``; raise on failure."""
+        try:
+            rc = fn(self._ptr, key, len(key), tier, *args)
+        except (TypeError, OverflowError) as exc:
+            raise self._bad_args(exc, key, cost, tier, now_ns) from None
+        if rc:
+            raise self._failure(rc, key, cost, tier, now_ns)
+
     def acquire(
         self,
         key: Key,
@@ -651,6 +667,8 @@ class Limiter:
         Returns:
             The decision; a rejection is ``allowed=False``, not an exception.
         """
+        # The hot single call: _request and _invoke are written out inline
+        # here, which saves two Python calls (about 100 ns) per decision.
         if type(key) is not bytes:
             key = coerce_key(key)
         if type(tier) is not int:
@@ -678,36 +696,16 @@ class Limiter:
         now_ns: Optional[int] = None,
     ) -> LimitDecision:
         """What :meth:`acquire` would decide, consuming nothing."""
-        if type(key) is not bytes:
-            key = coerce_key(key)
-        if type(tier) is not int:
-            tier = self._tier(tier)
-        if now_ns is None:
-            now_ns = lib.tg_now_ns()
+        key, tier, now_ns = self._request(key, tier, now_ns)
         out, buf = _decision_out()
-        try:
-            rc = lib.tg_limiter_peek(self._ptr, key, len(key), tier, cost, now_ns, out)
-        except (TypeError, OverflowError) as exc:
-            raise self._bad_args(exc, key, cost, tier, now_ns) from None
-        if rc:
-            raise self._failure(rc, key, cost, tier, now_ns)
+        self._invoke(lib.tg_limiter_peek, key, cost, tier, now_ns, cost, now_ns, out)
         return _make_decision(_unpack_decision(buf))
 
     def remaining(self, key: Key, tier: TierArg = 0, now_ns: Optional[int] = None) -> int:
         """Whole tokens available to ``key`` in ``tier`` (burst if unknown)."""
-        if type(key) is not bytes:
-            key = coerce_key(key)
-        if type(tier) is not int:
-            tier = self._tier(tier)
-        if now_ns is None:
-            now_ns = lib.tg_now_ns()
+        key, tier, now_ns = self._request(key, tier, now_ns)
         out = ffi.new("uint64_t*")
-        try:
-            rc = lib.tg_limiter_remaining(self._ptr, key, len(key), tier, now_ns, out)
-        except (TypeError, OverflowError) as exc:
-            raise self._bad_args(exc, key, 1, tier, now_ns) from None
-        if rc:
-            raise self._failure(rc, key, 1, tier, now_ns)
+        self._invoke(lib.tg_limiter_remaining, key, 1, tier, now_ns, now_ns, out)
         return int(out[0])
 
     def reserve(
@@ -723,20 +721,10 @@ class Limiter:
             A :class:`Reservation`; ``reservation.allowed`` says whether it
             was granted and ``reservation.cancel()`` gives the tokens back.
         """
-        if type(key) is not bytes:
-            key = coerce_key(key)
-        if type(tier) is not int:
-            tier = self._tier(tier)
-        if now_ns is None:
-            now_ns = lib.tg_now_ns()
+        key, tier, now_ns = self._request(key, tier, now_ns)
         res = ffi.new("tg_reservation*")
         out, buf = _decision_out()
-        try:
-            rc = lib.tg_limiter_reserve(self._ptr, key, len(key), tier, cost, now_ns, res, out)
-        except (TypeError, OverflowError) as exc:
-            raise self._bad_args(exc, key, cost, tier, now_ns) from None
-        if rc:
-            raise self._failure(rc, key, cost, tier, now_ns)
+        self._invoke(lib.tg_limiter_reserve, key, cost, tier, now_ns, cost, now_ns, res, out)
         return Reservation(self, res, _make_decision(_unpack_decision(buf)))
 
     def acquire_many(
