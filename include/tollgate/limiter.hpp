@@ -153,6 +153,7 @@ struct tier_params {
   std::uint64_t t_ns;      // emission interval
   std::uint64_t burst_ns;  // burst * t_ns
   double inv_t;            // 1.0 / t_ns, to count tokens without dividing
+  std::uint64_t burst;     // tokens
 };
 
 struct step {
@@ -163,7 +164,10 @@ struct step {
 };
 
 inline std::uint64_t whole_tokens(std::uint64_t avail_ns, const tier_params& p) noexcept {
-  auto r = static_cast<std::uint64_t>(static_cast<double>(avail_ns) * p.inv_t);
+  // avail_ns <= 2^62, so the signed conversions (one instruction each on
+  // x86-64, unlike the unsigned ones) are exact enough and never overflow.
+  auto r = static_cast<std::uint64_t>(static_cast<std::int64_t>(
+      static_cast<double>(static_cast<std::int64_t>(avail_ns)) * p.inv_t));
   // The reciprocal can be off by one either way at exact multiples of T.
   if (r * p.t_ns > avail_ns) {
     --r;
@@ -262,7 +266,9 @@ class limiter {
   // Take `cost` tokens. cost 0 asks without taking (like peek).
   limit_decision acquire(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
                          std::uint64_t now_ns) noexcept {
-    return decide(hash(key), tier_index, cost, now_ns, nullptr);
+    const std::uint64_t h = hash(key);
+    if (parent_ == nullptr) return decide_flat(h, tier_index, cost, now_ns);
+    return decide(h, tier_index, cost, now_ns, nullptr);
   }
 
   // As acquire; when admitted *res records what was taken for cancel().
@@ -432,7 +438,7 @@ class limiter {
     if (!(interval < 9.2e18)) return std::nullopt;
     std::uint64_t tn = interval < 1.0 ? 1 : static_cast<std::uint64_t>(interval);
     if (tn > gcra::max_burst_ns / t.burst) return std::nullopt;
-    return gcra::tier_params{tn, tn * t.burst, 1.0 / static_cast<double>(tn)};
+    return gcra::tier_params{tn, tn * t.burst, 1.0 / static_cast<double>(tn), t.burst};
   }
 
   static std::uint64_t fixed_multiplier(double m) noexcept {
@@ -515,13 +521,16 @@ class limiter {
   }
 
   detail::pair_slot* find(std::uint64_t h) const noexcept {
+    // The first group holds most keys: look there before computing the second.
+    detail::pair_slot* base = slots_ + (h & group_mask_) * group_slots;
+    for (std::uint32_t i = 0; i < group_slots; ++i) {
+      if (detail::load_key(base[i]) == h) return base + i;
+    }
     std::uint64_t g[2];
     groups(h, g);
-    for (std::uint64_t gi : g) {
-      detail::pair_slot* base = slots_ + gi * group_slots;
-      for (std::uint32_t i = 0; i < group_slots; ++i) {
-        if (detail::load_key(base[i]) == h) return base + i;
-      }
+    base = slots_ + g[1] * group_slots;
+    for (std::uint32_t i = 0; i < group_slots; ++i) {
+      if (detail::load_key(base[i]) == h) return base + i;
     }
     return nullptr;
   }
@@ -691,7 +700,7 @@ class limiter {
     const vclock c = clock();
     const std::uint64_t now = c.to_virtual(real);
     const gcra::tier_params& p = params(tier_index);
-    if (cost > tiers_[tier_index].burst) return too_costly(peek_tat(h, tier_index, now), now, p);
+    if (cost > p.burst) return too_costly(peek_tat(h, tier_index, now), now, p);
     std::uint64_t tat = 0;
     std::uint64_t wait = 0;
     if (!peek_slot(h, now, &tat, &wait)) {
@@ -708,8 +717,8 @@ class limiter {
 
   // One GCRA step on a keyed slot. Returns false (and *d the capacity
   // rejection) when the key could not get a slot.
-  bool step_key(std::uint64_t h, std::uint64_t cost_ns, std::uint64_t now,
-                const gcra::tier_params& p, limit_decision* d) noexcept {
+  [[gnu::always_inline]] bool step_key(std::uint64_t h, std::uint64_t cost_ns, std::uint64_t now,
+                                       const gcra::tier_params& p, limit_decision* d) noexcept {
     detail::pair_slot* s = find(h);
     for (;;) {
       if (s == nullptr) {
@@ -756,15 +765,37 @@ class limiter {
 
   // Decides for key hash h in this limiter only. *overflow says whether the
   // shared overflow bucket was used.
-  limit_decision decide_local(std::uint64_t h, std::uint32_t tier_index, std::uint64_t cost_ns,
-                              std::uint64_t now, const gcra::tier_params& p,
-                              bool* overflow) noexcept {
+  [[gnu::always_inline]] limit_decision decide_local(std::uint64_t h, std::uint32_t tier_index,
+                                                     std::uint64_t cost_ns, std::uint64_t now,
+                                                     const gcra::tier_params& p,
+                                                     bool* overflow) noexcept {
     limit_decision d;
     *overflow = false;
     if (!step_key(h, cost_ns, now, p, &d) && on_full_ == on_full_policy::overflow) {
       *overflow = true;
       step_word(overflow_[tier_index].tat, cost_ns, now, p, &d);
     }
+    return d;
+  }
+
+  // A limiter without a parent, no reservation: decide_levels at level 0
+  // without the hierarchy's bookkeeping, so that it inlines into acquire.
+  [[gnu::always_inline]] limit_decision decide_flat(std::uint64_t h, std::uint32_t tier_index,
+                                                    std::uint32_t cost,
+                                                    std::uint64_t now_ns) noexcept {
+    if (tier_index >= tier_count_) return invalid();
+    const vclock c = clock();
+    const std::uint64_t now = c.to_virtual(std::min(now_ns, gcra::max_now));
+    const gcra::tier_params& p = params(tier_index);
+    limit_decision d;
+    if (cost > p.burst) {
+      d = too_costly(peek_tat(h, tier_index, now), now, p);
+    } else {
+      bool overflow = false;
+      d = real_waits(decide_local(h, tier_index, cost * p.t_ns, now, p, &overflow), c);
+    }
+    d = with_shadow(d);
+    count(d);
     return d;
   }
 
@@ -799,7 +830,7 @@ class limiter {
     const std::uint64_t cost_ns = cost * p.t_ns;
     limit_decision d;
     bool overflow = false;
-    if (cost > tiers_[tier_index].burst) {
+    if (cost > p.burst) {
       d = too_costly(peek_tat(h, tier_index, now), now, p);
     } else {
       d = real_waits(decide_local(h, tier_index, cost_ns, now, p, &overflow), c);

@@ -43,7 +43,7 @@ inline std::uint64_t hash_bytes(const void* data, std::size_t n, std::uint64_t s
   constexpr std::uint64_t k1 = 0xd6e8feb86659fd93ULL;
   constexpr std::uint64_t k2 = 0xa0761d6478bd642fULL;
   const auto* p = static_cast<const unsigned char*>(data);
-  std::uint64_t h = seed ^ fold_mul(n + k0, k1);
+  std::uint64_t h = seed ^ (n * k0);  // the final two mixes spread the length
   std::size_t left = n;
   while (left >= 16) {
     h = fold_mul(load_le64(p) ^ h ^ k1, load_le64(p + 8) ^ k2);
