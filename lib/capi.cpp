@@ -348,16 +348,17 @@ int tg_limiter_acquire_many(tg_limiter* lim, const uint8_t* keys, const uint32_t
       if (costs != nullptr && costs[i] == 0) return TG_EINVAL;
     }
     if (keys == nullptr && key_offsets[n] != key_offsets[0]) return TG_EINVAL;
-    tollgate::limiter& l = *lim->impl;
-    for (size_t i = 0; i < n; ++i) {
-      const uint32_t b = key_offsets[i];
-      const std::string_view k =
-          key_offsets[i + 1] == b
-              ? std::string_view()
-              : std::string_view(reinterpret_cast<const char*>(keys) + b, key_offsets[i + 1] - b);
-      to_c(l.acquire(k, tiers != nullptr ? tiers[i] : 0, costs != nullptr ? costs[i] : 1, now_ns),
-           &out[i]);
-    }
+    lim->impl->acquire_many(
+        n,
+        [&](size_t i) {
+          const uint32_t b = key_offsets[i];
+          return key_offsets[i + 1] == b ? std::string_view()
+                                         : std::string_view(reinterpret_cast<const char*>(keys) + b,
+                                                            key_offsets[i + 1] - b);
+        },
+        [&](size_t i) { return tiers != nullptr ? tiers[i] : 0u; },
+        [&](size_t i) { return costs != nullptr ? costs[i] : 1u; }, now_ns,
+        [&](size_t i, const tollgate::limit_decision& d) { to_c(d, &out[i]); });
     return TG_OK;
   });
 }

@@ -271,6 +271,32 @@ class limiter {
     return decide(h, tier_index, cost, now_ns, nullptr);
   }
 
+  // n acquires at one now_ns: key_at(i) gives key i (a string_view),
+  // tier_at(i) and cost_at(i) its tier and cost, emit(i, decision) takes the
+  // result. Keys are hashed a few requests ahead and their first group is
+  // prefetched, so the cache misses of a large table overlap instead of
+  // being waited for one by one.
+  template <class KeyAt, class TierAt, class CostAt, class Emit>
+  void acquire_many(std::size_t n, KeyAt&& key_at, TierAt&& tier_at, CostAt&& cost_at,
+                    std::uint64_t now_ns, Emit&& emit) noexcept {
+    constexpr std::size_t ahead = 8;
+    std::uint64_t pending[ahead];
+    for (std::size_t i = 0; i < n && i < ahead; ++i) {
+      pending[i] = hash(key_at(i));
+      prefetch(pending[i]);
+    }
+    for (std::size_t i = 0; i < n; ++i) {
+      const std::uint64_t h = pending[i % ahead];
+      if (i + ahead < n) {
+        pending[i % ahead] = hash(key_at(i + ahead));
+        prefetch(pending[i % ahead]);
+      }
+      const std::uint32_t t = tier_at(i);
+      const std::uint32_t c = cost_at(i);
+      emit(i, parent_ == nullptr ? decide_flat(h, t, c, now_ns) : decide(h, t, c, now_ns, nullptr));
+    }
+  }
+
   // As acquire; when admitted *res records what was taken for cancel().
   limit_decision reserve(std::string_view key, std::uint32_t tier_index, std::uint32_t cost,
                          std::uint64_t now_ns, reservation* res) noexcept {
@@ -512,6 +538,10 @@ class limiter {
                                    const gcra::tier_params& p) noexcept {
     return {false, false, limit_reason::cost_exceeds_burst, retry_never,
             gcra::remaining_at(tat, now, p)};
+  }
+
+  void prefetch(std::uint64_t h) const noexcept {
+    __builtin_prefetch(slots_ + (h & group_mask_) * group_slots, 1);
   }
 
   void groups(std::uint64_t h, std::uint64_t* g) const noexcept {

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "tollgate/limiter.hpp"
 
@@ -397,4 +398,27 @@ TEST_CASE("a three-level hierarchy: every level must admit - a rejection refunds
   CHECK(firm->remaining("", 0, sec / 10) == 1);
   CHECK(desk->remaining("", 0, sec / 10) == 4);  // 3 left at t=0, one refilled
   CHECK(acct->remaining("b", 0, sec / 10) == 10);
+}
+
+TEST_CASE("acquire_many decides exactly as the same single acquires") {
+  for (std::size_t n : {std::size_t{0}, std::size_t{1}, std::size_t{7}, std::size_t{8},
+                        std::size_t{9}, std::size_t{1000}}) {
+    auto batch = make(100, 3, 256);
+    auto single = make(100, 3, 256);
+    std::vector<std::string> keys;
+    for (std::size_t i = 0; i < n; ++i) keys.push_back("k" + std::to_string((i * 7919) % 97));
+    std::vector<tollgate::limit_decision> got(n);
+    batch->acquire_many(
+        n, [&](std::size_t i) { return std::string_view(keys[i]); }, [](std::size_t) { return 0u; },
+        [&](std::size_t i) { return 1u + (i % 2); }, sec,
+        [&](std::size_t i, const tollgate::limit_decision& d) { got[i] = d; });
+    for (std::size_t i = 0; i < n; ++i) {
+      const auto want = single->acquire(keys[i], 0, 1u + (i % 2), sec);
+      INFO("n " << n << " i " << i);
+      CHECK(got[i].allowed == want.allowed);
+      CHECK(got[i].reason == want.reason);
+      CHECK(got[i].retry_after_ns == want.retry_after_ns);
+      CHECK(got[i].remaining == want.remaining);
+    }
+  }
 }
