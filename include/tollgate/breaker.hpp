@@ -306,6 +306,38 @@ class breaker {
 
   breaker_state state() const noexcept { return state_of(detail::load_key(ctl_)); }
 
+  // How long until acquire could admit a call, without changing anything: 0
+  // when it could now (closed, an open period that has ended and so would
+  // move to half-open, a half-open breaker with a probe left), the rest of
+  // the open period, or never_ready when forced open. The bulkhead is not
+  // considered. Routers use it to skip a venue that would refuse the call
+  // while still sending traffic to one whose open period has ended, which
+  // is how that venue gets its half-open probes. Advisory: the state may
+  // change as soon as it returns.
+  static constexpr std::uint64_t never_ready = ~std::uint64_t{0};
+  std::uint64_t ready_in(std::uint64_t now_ns) const noexcept {
+    const std::uint64_t now = std::min(now_ns, max_duration_ns);
+    const std::uint64_t w = detail::load_key(ctl_);
+    const std::uint64_t deadline = detail::load_value(ctl_);
+    switch (state_of(w)) {
+      case breaker_state::forced_open:
+        return never_ready;
+      case breaker_state::open:
+        return now < deadline ? deadline - now : 0;
+      case breaker_state::half_open: {
+        // Past its time limit the next acquire opens it again.
+        if (deadline != 0 && now >= deadline) return open_duration(level_of(w));
+        const std::uint64_t p = probes_.load(std::memory_order_acquire);
+        const bool exhausted =
+            (p >> 48) == (gen_of(w) & 0xffff) && ((p >> 36) & f12) >= opts_.half_open_probes;
+        if (!exhausted) return 0;
+        return deadline != 0 ? deadline - now : opts_.open_ns;
+      }
+      default:
+        return 0;
+    }
+  }
+
   // Manual transition; returns the state it replaced.
   breaker_state transition(breaker_state to, std::uint64_t now_ns) noexcept {
     const std::uint64_t now = std::min(now_ns, max_duration_ns);

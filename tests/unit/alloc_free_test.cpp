@@ -7,9 +7,12 @@
 #include <cstdlib>
 #include <new>
 #include <string>
+#include <vector>
 
 #include "tollgate/breaker.hpp"
 #include "tollgate/limiter.hpp"
+#include "tollgate/router.hpp"
+#include "tollgate/venue.hpp"
 
 namespace {
 std::atomic<std::uint64_t> allocations{0};
@@ -106,5 +109,56 @@ TEST_CASE("breaker decisions allocate nothing") {
   }
   const std::uint64_t during = allocations.load() - before;
   CHECK(b.stats(0).transitions > 0);  // every state was visited
+  CHECK(during == 0);
+}
+
+TEST_CASE("route matching and venue picks allocate nothing") {
+  std::vector<tollgate::route_rule> rules;
+  for (std::uint32_t i = 0; i < 40; ++i) {
+    tollgate::route_rule r;
+    r.route_id = i;
+    r.path = "/svc" + std::to_string(i) + "/{id}/fills/{*rest}";
+    r.methods = {"GET"};
+    r.headers = {{"x-desk", "eq", tollgate::header_op::prefix, false}};
+    r.venue_set = 0;
+    rules.push_back(r);
+  }
+  tollgate::route_rule host_rule;
+  host_rule.host = "*.example.com";
+  host_rule.path = "/";
+  host_rule.kind = tollgate::path_kind::prefix;
+  rules.push_back(host_rule);
+  tollgate::venue_set_options vo;
+  vo.strategy = tollgate::venue_strategy::least_latency;
+  std::vector<tollgate::venue_config> venues;
+  for (std::uint32_t i = 0; i < 8; ++i) venues.push_back({i, i + 1, nullptr});
+  auto vs = tollgate::venue_set::create(venues, vo);
+  REQUIRE(vs.ok());
+  auto table = tollgate::route_table::build(rules, {*vs});
+  REQUIRE(table.ok());
+  tollgate::router router(*table);
+  const tollgate::header_view headers[] = {{"X-Desk", "eq-cash"}};
+  const char* paths[] = {
+      "/svc7/42/fills/a/b", "/svc%31%32/4/fills/x", "//svc3/./9/fills/../fills/z", "/nowhere",
+      "/svc1/%2F",          "/svc39/1/fills/q?x=1"};
+  check_counter_works();
+  const std::uint64_t before = allocations.load();
+  std::uint64_t matched = 0;
+  for (int i = 0; i < 20000; ++i) {
+    tollgate::route_request q;
+    q.method = "GET";
+    q.host = (i & 1) ? "a.example.com:443" : "other.org";
+    q.path = paths[i % 6];
+    q.headers = headers;
+    q.header_count = 1;
+    const tollgate::route_decision d = router.route(q, (i & 2) ? "acct" : "", i, 0);
+    matched += d.match.ok() + d.venue.ok;
+    (*vs)->record_latency(static_cast<std::size_t>(i % 8), 1000 + static_cast<std::uint64_t>(i));
+    char norm[64];
+    std::size_t n = 0;
+    (void)tollgate::normalize_path(q.path, norm, sizeof norm, n);
+  }
+  const std::uint64_t during = allocations.load() - before;
+  CHECK(matched > 20000);
   CHECK(during == 0);
 }
