@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "capi_common.hpp"
+#include "capi_handles.hpp"
 #include "tollgate/breaker.hpp"
 #include "tollgate/clock.hpp"
 #include "tollgate/limiter.hpp"
@@ -30,17 +31,6 @@ struct tg_limiter : tollgate::capi::handle_base {
   }
   std::unique_ptr<tollgate::limiter> impl;
   tg_limiter* parent = nullptr;
-};
-
-struct tg_breaker : tollgate::capi::handle_base {
-  tg_breaker() noexcept : handle_base(tollgate::capi::tag_breaker) {}
-  struct callback {
-    tg_breaker_event_fn fn;
-    void* user;
-  };
-  std::unique_ptr<tollgate::breaker> impl;
-  std::mutex callbacks_mu;
-  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
 };
 
 // The layouts below are the ABI. Changing one is a break: add, never edit.

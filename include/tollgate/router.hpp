@@ -85,15 +85,24 @@ enum class route_status : std::int32_t {
 
 inline const char* route_status_name(route_status s) noexcept {
   switch (s) {
-    case route_status::matched: return "matched";
-    case route_status::no_route: return "no_route";
-    case route_status::method_not_allowed: return "method_not_allowed";
-    case route_status::bad_encoding: return "bad_encoding";
-    case route_status::ambiguous_separator: return "ambiguous_separator";
-    case route_status::path_too_long: return "path_too_long";
-    case route_status::path_not_absolute: return "path_not_absolute";
-    case route_status::bad_host: return "bad_host";
-    case route_status::path_too_deep: return "path_too_deep";
+    case route_status::matched:
+      return "matched";
+    case route_status::no_route:
+      return "no_route";
+    case route_status::method_not_allowed:
+      return "method_not_allowed";
+    case route_status::bad_encoding:
+      return "bad_encoding";
+    case route_status::ambiguous_separator:
+      return "ambiguous_separator";
+    case route_status::path_too_long:
+      return "path_too_long";
+    case route_status::path_not_absolute:
+      return "path_not_absolute";
+    case route_status::bad_host:
+      return "bad_host";
+    case route_status::path_too_deep:
+      return "path_too_deep";
   }
   return "unknown";
 }
@@ -115,8 +124,8 @@ struct route_rule {
   path_kind kind = path_kind::exact;
   std::vector<header_predicate> headers;
   std::int32_t priority = 0;
-  std::uint32_t target = 0;                  // the host's upstream id
-  std::uint32_t venue_set = no_venue_set;    // index into the table's venue sets
+  std::uint32_t target = 0;                // the host's upstream id
+  std::uint32_t venue_set = no_venue_set;  // index into the table's venue sets
 };
 
 struct header_view {
@@ -233,9 +242,9 @@ inline route_status split_path(std::string_view raw, path_segment* segs, std::ui
       continue;
     }
     if (count == max_segments) return route_status::path_too_deep;
-    segs[count++] = path_segment{text, static_cast<std::uint32_t>(len),
-                                 static_cast<std::uint32_t>(start),
-                                 static_cast<std::uint32_t>(i - start)};
+    segs[count++] =
+        path_segment{text, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(start),
+                     static_cast<std::uint32_t>(i - start)};
   }
   return route_status::matched;
 }
@@ -244,8 +253,23 @@ inline route_status split_path(std::string_view raw, path_segment* segs, std::ui
 inline bool plain_pchar(unsigned char c) noexcept {
   if ((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9')) return true;
   switch (c) {
-    case '-': case '.': case '_': case '~': case '!': case '$': case '&': case '\'':
-    case '(': case ')': case '*': case '+': case ',': case ';': case '=': case ':': case '@':
+    case '-':
+    case '.':
+    case '_':
+    case '~':
+    case '!':
+    case '$':
+    case '&':
+    case '\'':
+    case '(':
+    case ')':
+    case '*':
+    case '+':
+    case ',':
+    case ';':
+    case '=':
+    case ':':
+    case '@':
       return true;
     default:
       return false;
@@ -343,8 +367,8 @@ class route_table {
   static constexpr std::size_t npos_rule = ~std::size_t{0};
 
   static absl::StatusOr<std::shared_ptr<const route_table>> build(
-      const std::vector<route_rule>& rules,
-      std::vector<std::shared_ptr<venue_set>> venue_sets = {}, build_error* error = nullptr) {
+      const std::vector<route_rule>& rules, std::vector<std::shared_ptr<venue_set>> venue_sets = {},
+      build_error* error = nullptr) {
     auto t = std::shared_ptr<route_table>(new route_table());
     build_error e = t->compile(rules, std::move(venue_sets));
     if (!e.status.ok()) {
@@ -387,12 +411,13 @@ class route_table {
       }
       const std::string_view h(host, hl);
       if (hl != 0) {
-        if (auto it = exact_hosts_.find(absl::string_view(h.data(), h.size())); it != exact_hosts_.end()) {
+        if (auto it = exact_hosts_.find(absl::string_view(h.data(), h.size()));
+            it != exact_hosts_.end()) {
           found = walk(groups_[it->second], 0, c);
         }
         // Longest suffix first: each '.' that is not the first character.
-        for (std::size_t dot = h.find('.', 1); !found && has_wildcards_ &&
-                                               dot != std::string_view::npos;
+        for (std::size_t dot = h.find('.', 1);
+             !found && has_wildcards_ && dot != std::string_view::npos;
              dot = h.find('.', dot + 1)) {
           if (auto it = wildcard_hosts_.find(absl::string_view(h.data() + dot, h.size() - dot));
               it != wildcard_hosts_.end()) {
@@ -573,9 +598,7 @@ class route_table {
   struct edge_key {
     std::uint32_t node;
     std::string_view label;
-    bool operator==(const edge_key& o) const noexcept {
-      return node == o.node && label == o.label;
-    }
+    bool operator==(const edge_key& o) const noexcept { return node == o.node && label == o.label; }
     template <typename H>
     friend H AbslHashValue(H h, const edge_key& k) {
       return H::combine(std::move(h), k.node, k.label);
@@ -601,11 +624,10 @@ class route_table {
     std::size_t params = 0;
     while (true) {
       const std::size_t slash = p.find('/', pos);
-      const std::string_view seg =
-          std::string_view(p).substr(pos, slash == std::string::npos ? std::string::npos
-                                                                      : slash - pos);
-      const std::string where = " (segment " + std::to_string(out.size() + 1) + " of \"" + p +
-                                "\")";
+      const std::string_view seg = std::string_view(p).substr(
+          pos, slash == std::string::npos ? std::string::npos : slash - pos);
+      const std::string where =
+          " (segment " + std::to_string(out.size() + 1) + " of \"" + p + "\")";
       if (seg.empty()) {
         return rule_error(i, "empty segment: \"//\" or a trailing \"/\"" + where);
       }
@@ -613,8 +635,8 @@ class route_table {
           seg.find_first_of("{}") != std::string_view::npos) {
         if (seg.front() != '{' || seg.back() != '}' || seg.size() < 3 ||
             seg.substr(1, seg.size() - 2).find_first_of("{}") != std::string_view::npos) {
-          return rule_error(i, "a parameter must be a whole segment written {name} or {*name}" +
-                                   where);
+          return rule_error(
+              i, "a parameter must be a whole segment written {name} or {*name}" + where);
         }
         const bool rest = seg[1] == '*';
         const std::string_view name = seg.substr(rest ? 2 : 1, seg.size() - (rest ? 3 : 2));
@@ -638,8 +660,10 @@ class route_table {
           return rule_error(i, "{*" + std::string(name) + "} must be the last segment" + where);
         }
         if (rest && r.kind == path_kind::prefix) {
-          return rule_error(i, "a prefix rule cannot end in {*rest}: it already matches "
-                               "everything below" + where);
+          return rule_error(i,
+                            "a prefix rule cannot end in {*rest}: it already matches "
+                            "everything below" +
+                                where);
         }
         if (++params > max_route_params) {
           return rule_error(i, "more than 16 parameters" + where);
@@ -656,10 +680,12 @@ class route_table {
           return rule_error(i, std::string("literal segment is not a valid path segment (") +
                                    route_status_name(st) + ")" + where);
         }
-        if (n != 1 || (s[0].len == 1 && s[0].text[0] == '.') || probe.find('?') != std::string::npos ||
-            probe.find('#') != std::string::npos) {
-          return rule_error(i, "\".\", \"..\", '?' and '#' cannot be literal segments: "
-                               "normalisation removes them from request paths" + where);
+        if (n != 1 || (s[0].len == 1 && s[0].text[0] == '.') ||
+            probe.find('?') != std::string::npos || probe.find('#') != std::string::npos) {
+          return rule_error(i,
+                            "\".\", \"..\", '?' and '#' cannot be literal segments: "
+                            "normalisation removes them from request paths" +
+                                where);
         }
         out.push_back({seg_kind::literal, std::string(s[0].text, s[0].len)});
       }
@@ -756,12 +782,12 @@ class route_table {
                                   std::to_string(venue_sets_.size()) + " venue sets)"),
                 i};
       }
-      compiled_rule cr{r.route_id, r.target, r.venue_set, 0, 0, 0, r.priority,
-                       static_cast<std::uint32_t>(i), false, {}};
+      compiled_rule cr{r.route_id, r.target, r.venue_set, 0,
+                       0,          0,        r.priority,  static_cast<std::uint32_t>(i),
+                       false,      {}};
       for (std::size_t a = 0; a < r.methods.size(); ++a) {
         const std::string& m = r.methods[a];
-        if (m.empty() || m.size() > 32 ||
-            !std::all_of(m.begin(), m.end(), [](char ch) {
+        if (m.empty() || m.size() > 32 || !std::all_of(m.begin(), m.end(), [](char ch) {
               return is_tchar(static_cast<unsigned char>(ch));
             })) {
           return {rule_error(i, "method \"" + m + "\" is not a 1..32 character token"), i};
@@ -785,9 +811,8 @@ class route_table {
       std::vector<pred> ps;
       for (const header_predicate& hp : r.headers) {
         if (hp.name.empty() || hp.name.size() > 256 ||
-            !std::all_of(hp.name.begin(), hp.name.end(), [](char ch) {
-              return is_tchar(static_cast<unsigned char>(ch));
-            })) {
+            !std::all_of(hp.name.begin(), hp.name.end(),
+                         [](char ch) { return is_tchar(static_cast<unsigned char>(ch)); })) {
           return {rule_error(i, "header name \"" + hp.name + "\" is not a 1..256 character token"),
                   i};
         }
@@ -805,8 +830,7 @@ class route_table {
         }
         ps.push_back({lower, hp.value, hp.op, hp.invert});
       }
-      const std::string sig =
-          rule_signature(*host, r.kind, parsed[i], r.methods, ps, r.priority);
+      const std::string sig = rule_signature(*host, r.kind, parsed[i], r.methods, ps, r.priority);
       if (auto [it, fresh] = seen.emplace(sig, i); !fresh) {
         return {rule_error(i, "duplicates rule " + std::to_string(it->second) +
                                   ": both match the same requests with the same priority"),
@@ -1008,8 +1032,7 @@ class router {
   struct alignas(64) stripe {
     std::atomic<std::int64_t> n[2] = {0, 0};
   };
-  static constexpr std::size_t stripe_count =
-      detail::exclusive_stripes + detail::shared_stripes;
+  static constexpr std::size_t stripe_count = detail::exclusive_stripes + detail::shared_stripes;
 
   struct reader_guard {
     explicit reader_guard(const router& r) noexcept {
@@ -1029,9 +1052,7 @@ class router {
     const route_table* table;
   };
 
-  static std::shared_ptr<const route_table> empty_table() {
-    return *route_table::build({});
-  }
+  static std::shared_ptr<const route_table> empty_table() { return *route_table::build({}); }
 
   std::int64_t readers(std::uint32_t parity) const noexcept {
     std::int64_t sum = 0;

@@ -60,11 +60,11 @@ extern "C" {
 /* ------------------------------------------------------------------------ */
 
 #define TG_VERSION_MAJOR 0
-#define TG_VERSION_MINOR 1
+#define TG_VERSION_MINOR 2
 #define TG_VERSION_PATCH 0
 /* MAJOR*10000 + MINOR*100 + PATCH */
 #define TG_VERSION_NUMBER (TG_VERSION_MAJOR * 10000 + TG_VERSION_MINOR * 100 + TG_VERSION_PATCH)
-#define TG_VERSION_STRING "0.1.0"
+#define TG_VERSION_STRING "0.2.0"
 
 /* The version of the library actually loaded; bindings compare it with
  * TG_VERSION_NUMBER of the header they were built against. Thread-safe.
@@ -451,6 +451,355 @@ typedef struct tg_breaker_stats {
 
 /* Thread-safe; counters are read one by one. Since 0.1.0. */
 TG_API int tg_breaker_stats_get(const tg_breaker* b, uint64_t now_ns, tg_breaker_stats* out);
+
+/* ------------------------------------------------------------------------ */
+/* Router: route table, publication, venue sets                              */
+/* ------------------------------------------------------------------------ */
+/*
+ * A route table is compiled once from a list of rules and never changes; a
+ * tg_router holds the current table and replaces it atomically while other
+ * threads keep matching (read-copy-update). A venue set chooses the venue a
+ * routed request goes to. docs/routing.md is the full reference.
+ *
+ * Rules match on method, host, path and headers:
+ *  - path: "/"-separated segments, each a literal, "{name}" (one segment) or,
+ *    last, "{*name}" (one or more segments). path_kind PREFIX matches the
+ *    pattern and everything below it, segment-aligned ("/api" matches
+ *    "/api/x", never "/apix").
+ *  - host: NULL or "" (any), "api.example.com" (exact, case-insensitive) or
+ *    "*.example.com" (any name below example.com, not example.com itself).
+ *  - methods: NULL or "" (any), or comma-separated tokens "GET,POST"
+ *    (case-sensitive, as HTTP methods are).
+ *  - headers: predicates on request headers, all of which must hold.
+ *
+ * Precedence when several rules match: the most specific wins, compared in
+ * order: host (exact > longer "*." suffix > shorter > any); path, segment by
+ * segment from the left (literal > {param} > {*rest} > the end of a prefix
+ * rule; an exact rule ending where the path ends beats a prefix rule ending
+ * there); methods (naming methods > any; fewer named first); more header
+ * predicates; then higher priority; then the earlier rule.
+ *
+ * Normalisation (one form, so two spellings of a path cannot reach
+ * different routes): matching stops at '?' or '#'; empty segments are
+ * dropped (so "//" and a trailing "/" do not matter); %XX escapes are
+ * decoded; "." segments are dropped and ".." removes the segment before it,
+ * never going above the root. These are refused with a status instead:
+ * %2F, %5C and "\" (TG_ROUTE_AMBIGUOUS_SEPARATOR), a bad escape or a NUL or
+ * control byte (TG_ROUTE_BAD_ENCODING). Request hosts are compared without
+ * ":port", lower-cased, without a trailing dot.
+ *
+ * Captured parameters are (offset, length) into the caller's path, in its
+ * raw spelling: no copy is made, so they are valid as long as the caller's
+ * path buffer is.
+ */
+
+typedef struct tg_route_table tg_route_table;
+typedef struct tg_router tg_router;
+typedef struct tg_venue_set tg_venue_set;
+
+#define TG_PATH_EXACT 0
+#define TG_PATH_PREFIX 1
+
+#define TG_HEADER_PRESENT 0 /* the header is present (value must be NULL or "") */
+#define TG_HEADER_EXACT 1   /* some occurrence equals value, byte for byte */
+#define TG_HEADER_PREFIX 2  /* some occurrence starts with value */
+
+#define TG_NO_VENUE_SET 0xffffffffu
+
+/* A header predicate of a rule. Inverted, it holds when no occurrence of
+ * the header satisfies it (so a decoy duplicate cannot make it hold).
+ * Since 0.2.0. */
+typedef struct tg_header_predicate {
+  const char* name;  /* NUL-terminated token, matched case-insensitively */
+  const char* value; /* NUL-terminated; NULL means "" */
+  int32_t op;        /* TG_HEADER_* */
+  int32_t invert;    /* nonzero: the rule needs the predicate to be false */
+} tg_header_predicate;
+
+/* One rule. Versioned: set struct_size (tg_route_rule_init does). In an
+ * array every element must have the same struct_size, which is the stride.
+ * Since 0.2.0. */
+typedef struct tg_route_rule {
+  uint32_t struct_size;
+  uint32_t route_id;   /* the host's id for the route, reported by a match */
+  const char* methods; /* NULL/"" any, or "GET,POST" */
+  const char* host;    /* NULL/"" any, "api.example.com", "*.example.com" */
+  const char* path;    /* pattern, "/orders/{id}"; NULL is invalid */
+  uint32_t path_kind;  /* TG_PATH_EXACT (default) or TG_PATH_PREFIX */
+  int32_t priority;    /* breaks ties between equally specific rules; higher wins */
+  const tg_header_predicate* headers;
+  uint32_t header_count; /* <= 16 */
+  uint32_t target;       /* the host's upstream id, reported by a match */
+  uint32_t venue_set;    /* index into tg_route_table_options.venue_sets, or TG_NO_VENUE_SET */
+  uint32_t reserved;     /* must be 0 */
+} tg_route_rule;
+
+/* Zero *rule, set struct_size, path_kind EXACT and venue_set
+ * TG_NO_VENUE_SET. NULL-safe. Since 0.2.0. */
+TG_API void tg_route_rule_init(tg_route_rule* rule);
+
+/* Since 0.2.0. */
+typedef struct tg_route_table_options {
+  uint32_t struct_size;
+  uint32_t reserved;               /* must be 0 */
+  const tg_route_rule* rules;      /* rule_count rules; NULL only when rule_count is 0 */
+  size_t rule_count;               /* <= 1048576 */
+  tg_venue_set* const* venue_sets; /* the table keeps each alive; NULL entries are invalid */
+  size_t venue_set_count;
+} tg_route_table_options;
+
+/* Fill *opts with defaults (no rules, no venue sets) and set struct_size.
+ * NULL-safe. Since 0.2.0. */
+TG_API void tg_route_table_options_init(tg_route_table_options* opts);
+
+/* Compile a table. On failure *out is untouched, *bad_rule (optional) is
+ * the index of the offending rule or SIZE_MAX when the error is not about
+ * one rule, and err says why ("rule 3: parameter {id} appears twice").
+ * Rejected: malformed patterns ("{id", "a{b}", "{*r}" not last, empty
+ * segments, "." or ".." literals), bad hosts, methods or header names,
+ * duplicates (two rules matching the same requests with the same
+ * priority, parameter names aside), a venue_set index out of range.
+ * Returns TG_OK, TG_EINVAL, TG_ERANGE, TG_EVERSION or TG_ENOMEM.
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_route_table_new(const tg_route_table_options* opts, tg_route_table** out,
+                              size_t* bad_rule, tg_error* err);
+
+/* Release the caller's reference. Routers the table was published to keep
+ * it alive. NULL is a no-op. Since 0.2.0. */
+TG_API void tg_route_table_free(tg_route_table* table);
+
+/* A request header, as bytes. Since 0.2.0. */
+typedef struct tg_header {
+  const char* name;
+  size_t name_len;
+  const char* value;
+  size_t value_len;
+} tg_header;
+
+/* A request to match. A NULL pointer with length 0 is an empty string.
+ * path is the request target as received ("/orders/7?x=1"). Since 0.2.0. */
+typedef struct tg_route_request {
+  const char* method;
+  size_t method_len;
+  const char* host; /* may carry ":port"; empty matches any-host rules only */
+  size_t host_len;
+  const char* path;
+  size_t path_len;
+  const tg_header* headers;
+  size_t header_count;
+} tg_route_request;
+
+#define TG_ROUTE_MATCHED 0
+#define TG_ROUTE_NO_ROUTE 1
+#define TG_ROUTE_METHOD_NOT_ALLOWED 2  /* a rule matched all but the method (HTTP 405) */
+#define TG_ROUTE_BAD_ENCODING 3        /* bad %XX escape, NUL or control byte */
+#define TG_ROUTE_AMBIGUOUS_SEPARATOR 4 /* %2F, %5C or "\" in the path */
+#define TG_ROUTE_PATH_TOO_LONG 5       /* more than 8192 bytes before '?' / '#' */
+#define TG_ROUTE_PATH_NOT_ABSOLUTE 6   /* empty, or not starting with '/' */
+#define TG_ROUTE_BAD_HOST 7            /* longer than 255 bytes, or not a host name */
+#define TG_ROUTE_PATH_TOO_DEEP 8       /* more than 128 segments after normalisation */
+
+/* Static string naming a TG_ROUTE_* status ("no_route"), "unknown" else.
+ * Thread-safe. Since 0.2.0. */
+TG_API const char* tg_route_status_str(int status);
+
+#define TG_ROUTE_MAX_PARAMS 16
+
+/* A captured parameter: path[offset, offset + length) of the caller's path. */
+typedef struct tg_route_param {
+  uint32_t offset;
+  uint32_t length;
+} tg_route_param;
+
+/* Written by a match. Since 0.2.0. */
+typedef struct tg_route_match {
+  int32_t status;      /* TG_ROUTE_*; the fields below are set when MATCHED */
+  uint32_t rule_index; /* position of the rule in the table's rule list */
+  uint32_t route_id;
+  uint32_t target;
+  uint32_t venue_set;   /* TG_NO_VENUE_SET when the route names none */
+  uint32_t param_count; /* parameters in pattern order, {*rest} last */
+  tg_route_param params[TG_ROUTE_MAX_PARAMS];
+} tg_route_match;
+
+/* Match one request. Returns TG_OK (the outcome is out->status; no route is
+ * a normal outcome) or TG_EINVAL (NULL table, request or out; a NULL field
+ * with a nonzero length). Thread-safe, lock-free, allocation-free.
+ * Since 0.2.0. */
+TG_API int tg_route_table_match(const tg_route_table* table, const tg_route_request* req,
+                                tg_route_match* out);
+
+/* n requests into out[0..n). Validation happens first: on TG_EINVAL no
+ * entry of out was written. n = 0 is TG_OK. Thread-safe. Since 0.2.0. */
+TG_API int tg_route_table_match_many(const tg_route_table* table, const tg_route_request* reqs,
+                                     size_t n, tg_route_match* out);
+
+/* The name of parameter i of rule rule_index, borrowed: valid while the
+ * table is alive; not NUL-terminated. Returns TG_OK, TG_EINVAL or TG_ERANGE
+ * (no such rule or parameter). Thread-safe. Since 0.2.0. */
+TG_API int tg_route_table_param_name(const tg_route_table* table, uint32_t rule_index, uint32_t i,
+                                     const char** name, size_t* name_len);
+
+/* The number of rules. Thread-safe. Since 0.2.0. */
+TG_API int tg_route_table_rule_count(const tg_route_table* table, size_t* out);
+
+/* A router publishing `initial` (NULL: an empty table). It keeps the table
+ * alive; the caller's handle may be freed at once. Since 0.2.0. */
+TG_API int tg_router_new(const tg_route_table* initial, tg_router** out, tg_error* err);
+
+/* NULL is a no-op. No call on the handle may be in progress or follow.
+ * Since 0.2.0. */
+TG_API void tg_router_free(tg_router* router);
+
+/* Make `table` the current table for every match that starts after this
+ * returns. Returns once no thread can still be matching against the table
+ * it replaced (matches in progress finish on the table they started with),
+ * then releases that table. Publications are serialised. Must not be called
+ * from a callback running inside a match. Returns TG_OK or TG_EINVAL.
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_router_publish(tg_router* router, const tg_route_table* table, tg_error* err);
+
+/* As tg_route_table_match on the current table. The batch form matches all
+ * n requests against one table. Thread-safe, lock-free, allocation-free.
+ * Since 0.2.0. */
+TG_API int tg_router_match(const tg_router* router, const tg_route_request* req,
+                           tg_route_match* out);
+TG_API int tg_router_match_many(const tg_router* router, const tg_route_request* reqs, size_t n,
+                                tg_route_match* out);
+
+/* How many tables were published after the initial one. Since 0.2.0. */
+TG_API int tg_router_version(const tg_router* router, uint64_t* out);
+
+/* A new reference to the current table; free it with tg_route_table_free.
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_router_current(const tg_router* router, tg_route_table** out);
+
+/* Normalise a path (see above) into dst[0..cap): "/" + decoded segments
+ * joined by "/", bytes outside RFC 3986's pchar set escaped as %XX
+ * (upper-case hex), query and fragment dropped. Forward this form upstream
+ * so the upstream sees exactly what was matched. Returns TG_OK (*written
+ * bytes, no NUL added), TG_ETOOSMALL (*written is the size needed) or
+ * TG_EINVAL (NULL arguments, or a path normalisation refuses: *status,
+ * optional, gets the TG_ROUTE_* reason). Thread-safe. Since 0.2.0. */
+TG_API int tg_path_normalize(const char* path, size_t path_len, char* dst, size_t cap,
+                             size_t* written, int* status);
+
+/* Venue sets ---------------------------------------------------------------
+ *
+ * Up to 64 venues, each with a weight and optionally the breaker guarding
+ * it. A venue is eligible when it is enabled and its breaker (if any) would
+ * admit a call now: not open, not forced open, not half-open with every
+ * probe taken. An open breaker whose open period has ended is eligible, so
+ * it receives the probes that can close it. Among eligible venues:
+ *  - TG_VENUE_WEIGHTED: one at random in proportion to its weight;
+ *  - TG_VENUE_LEAST_LATENCY: two drawn that way, the lower latency EWMA wins
+ *    (power of two choices); a venue with no sample yet counts as 0 ns;
+ *  - sticky (either strategy, for picks with a non-empty key): weighted
+ *    rendezvous hashing on (seed, key, venue id): a key keeps its venue
+ *    while that venue is eligible, and when a venue leaves only its keys
+ *    move.
+ * "At random" is a hash of (seed, nonce), the nonce supplied by the caller
+ * (an order sequence number), so a pick can be replayed: tg_venue_set_choose
+ * with the journalled eligible mask gives the same venue.
+ */
+
+#define TG_VENUE_WEIGHTED 0
+#define TG_VENUE_LEAST_LATENCY 1
+
+/* Since 0.2.0. */
+typedef struct tg_venue {
+  uint32_t venue_id;   /* the host's id, unique in the set; sticky picks hash it */
+  uint32_t weight;     /* 1..1000000 */
+  tg_breaker* breaker; /* optional; the set keeps it alive */
+} tg_venue;
+
+/* Since 0.2.0. */
+typedef struct tg_venue_set_options {
+  uint32_t struct_size;
+  uint32_t strategy;      /* TG_VENUE_*; default WEIGHTED */
+  const tg_venue* venues; /* 1..64 venues */
+  uint32_t venue_count;
+  int32_t sticky;       /* nonzero: picks with a key use rendezvous hashing; default 0 */
+  uint64_t seed;        /* default 0 */
+  double latency_alpha; /* EWMA weight of the newest sample, (0, 1]; default 0.2 */
+} tg_venue_set_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_venue_set_options_init(tg_venue_set_options* opts);
+
+/* Create a venue set. Same contract as tg_limiter_new. Since 0.2.0. */
+TG_API int tg_venue_set_new(const tg_venue_set_options* opts, tg_venue_set** out, tg_error* err);
+
+/* Release the caller's reference; route tables holding the set keep it.
+ * NULL is a no-op. Since 0.2.0. */
+TG_API void tg_venue_set_free(tg_venue_set* set);
+
+#define TG_VENUE_OK 0
+#define TG_VENUE_ALL_OPEN 1 /* every venue's breaker rejects now; see retry_after_ns */
+#define TG_VENUE_ALL_DOWN 2 /* every venue is disabled or forced open */
+
+/* Written by a pick. Since 0.2.0. */
+typedef struct tg_venue_pick {
+  int32_t ok;     /* 1: index/venue_id name the venue */
+  int32_t reason; /* TG_VENUE_* */
+  uint32_t index; /* into the set's venues */
+  uint32_t venue_id;
+  uint32_t alternative; /* LEAST_LATENCY: the other candidate; else == index */
+  uint32_t reserved;
+  uint64_t eligible;       /* bit i set: venue i was eligible (journal it for replay) */
+  uint64_t retry_after_ns; /* !ok: until a breaker admits again; UINT64_MAX never */
+} tg_venue_pick;
+
+/* Pick a venue for a request; key (may be NULL with key_len 0) makes the
+ * pick sticky when the set is. Returns TG_OK (see out->ok) or TG_EINVAL.
+ * Thread-safe, lock-free, allocation-free. Since 0.2.0. */
+TG_API int tg_venue_set_pick(const tg_venue_set* set, const void* key, size_t key_len,
+                             uint64_t nonce, uint64_t now_ns, tg_venue_pick* out);
+
+/* The pure part of a pick, for replay: the venue that key and nonce get
+ * among the venues in `eligible` (bits beyond the set's size ignored).
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_venue_set_choose(const tg_venue_set* set, const void* key, size_t key_len,
+                               uint64_t nonce, uint64_t eligible, tg_venue_pick* out);
+
+/* Feed one completion latency of venue `index` into its EWMA. Returns TG_OK,
+ * TG_EINVAL or TG_ERANGE (no such venue). Thread-safe, lock-free. Since 0.2.0. */
+TG_API int tg_venue_set_record_latency(tg_venue_set* set, uint32_t index, uint64_t latency_ns);
+
+/* Take venue `index` out of selection (enabled = 0) or put it back; effective
+ * for every pick that starts after this returns. Returns TG_OK, TG_EINVAL or
+ * TG_ERANGE. Thread-safe. Since 0.2.0. */
+TG_API int tg_venue_set_set_enabled(tg_venue_set* set, uint32_t index, int enabled);
+
+/* The number of venues. Since 0.2.0. */
+TG_API int tg_venue_set_size(const tg_venue_set* set, uint32_t* out);
+
+/* Since 0.2.0. */
+typedef struct tg_venue_stats {
+  uint32_t venue_id;
+  uint32_t weight;
+  int32_t enabled;
+  uint32_t reserved;
+  uint64_t ready_in_ns;   /* until its breaker would admit; 0 now; UINT64_MAX never */
+  double latency_ewma_ns; /* -1 before the first sample */
+  uint64_t latency_samples;
+} tg_venue_stats;
+
+/* Returns TG_OK, TG_EINVAL or TG_ERANGE. Thread-safe. Since 0.2.0. */
+TG_API int tg_venue_set_stats(const tg_venue_set* set, uint32_t index, uint64_t now_ns,
+                              tg_venue_stats* out);
+
+/* Match, then, when the route names a venue set, pick from it (key, nonce
+ * and now_ns as in tg_venue_set_pick); out->venue.ok is 0 when the route
+ * has no venue set or no venue is eligible. Thread-safe, lock-free,
+ * allocation-free. Since 0.2.0. */
+typedef struct tg_route_decision {
+  tg_route_match match;
+  tg_venue_pick venue;
+} tg_route_decision;
+
+TG_API int tg_router_route(const tg_router* router, const tg_route_request* req, const void* key,
+                           size_t key_len, uint64_t nonce, uint64_t now_ns, tg_route_decision* out);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -55,8 +55,8 @@ enum class venue_strategy : std::uint32_t { weighted = 0, least_latency = 1 };
 enum class venue_reason : std::int32_t { none = 0, all_open = 1, all_down = 2 };
 
 struct venue_config {
-  std::uint32_t venue_id = 0;  // the host's id; sticky picks hash it, so keep it stable
-  std::uint32_t weight = 1;    // 1..max_weight
+  std::uint32_t venue_id = 0;       // the host's id; sticky picks hash it, so keep it stable
+  std::uint32_t weight = 1;         // 1..max_weight
   std::shared_ptr<breaker> health;  // optional: skipped while it would reject
 };
 
@@ -70,10 +70,10 @@ struct venue_set_options {
 struct venue_pick {
   bool ok = false;
   venue_reason reason = venue_reason::none;
-  std::uint32_t index = 0;        // into the set, when ok
-  std::uint32_t venue_id = 0;     // when ok
-  std::uint32_t alternative = 0;  // least_latency: the other candidate (== index otherwise)
-  std::uint64_t eligible = 0;     // bit i: venue i was eligible
+  std::uint32_t index = 0;           // into the set, when ok
+  std::uint32_t venue_id = 0;        // when ok
+  std::uint32_t alternative = 0;     // least_latency: the other candidate (== index otherwise)
+  std::uint64_t eligible = 0;        // bit i: venue i was eligible
   std::uint64_t retry_after_ns = 0;  // when !ok: until a breaker may admit (never_ready: none will)
 };
 
@@ -106,14 +106,13 @@ class venue_set {
     }
     for (std::size_t i = 0; i < venues.size(); ++i) {
       if (venues[i].weight == 0 || venues[i].weight > max_weight) {
-        return absl::OutOfRangeError("venue " + std::to_string(i) +
-                                     ": weight must be 1..1000000");
+        return absl::OutOfRangeError("venue " + std::to_string(i) + ": weight must be 1..1000000");
       }
       for (std::size_t j = 0; j < i; ++j) {
         if (venues[j].venue_id == venues[i].venue_id) {
           return absl::InvalidArgumentError("venue " + std::to_string(i) + ": venue_id " +
-                                            std::to_string(venues[i].venue_id) +
-                                            " repeats venue " + std::to_string(j));
+                                            std::to_string(venues[i].venue_id) + " repeats venue " +
+                                            std::to_string(j));
         }
       }
     }
@@ -194,7 +193,8 @@ class venue_set {
     std::atomic<std::uint64_t>& slot = state_[i].ewma;
     std::uint64_t cur = slot.load(std::memory_order_relaxed);
     for (;;) {
-      const double next = cur == unset ? x : as_double(cur) + opts_.latency_alpha * (x - as_double(cur));
+      const double next =
+          cur == unset ? x : as_double(cur) + opts_.latency_alpha * (x - as_double(cur));
       if (slot.compare_exchange_weak(cur, std::bit_cast<std::uint64_t>(next),
                                      std::memory_order_relaxed)) {
         break;

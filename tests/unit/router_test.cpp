@@ -193,8 +193,10 @@ TEST_CASE("header predicates: present, exact, prefix, inverted, count", "[router
   auto t = build({
       h(1, {}),
       h(2, {{"X-Venue", "", header_op::present, false}}),
-      h(3, {{"x-venue", "XLON", header_op::exact, false}, {"x-desk", "eq-", header_op::prefix, false}}),
-      h(4, {{"x-test", "1", header_op::exact, true}, {"x-venue", "", header_op::present, false},
+      h(3, {{"x-venue", "XLON", header_op::exact, false},
+            {"x-desk", "eq-", header_op::prefix, false}}),
+      h(4, {{"x-test", "1", header_op::exact, true},
+            {"x-venue", "", header_op::present, false},
             {"x-canary", "", header_op::present, false}}),
   });
   using hv = header_view;
@@ -203,8 +205,8 @@ TEST_CASE("header predicates: present, exact, prefix, inverted, count", "[router
   CHECK(routed(*t, "/o", "GET", "", {hv{"x-venue", "XLON"}, hv{"X-Desk", "eq-cash"}}) == 3);
   CHECK(routed(*t, "/o", "GET", "", {hv{"x-venue", "XLON"}, hv{"X-Desk", "fx"}}) == 2);
   CHECK(routed(*t, "/o", "GET", "", {hv{"x-venue", "XLON"}, hv{"x-canary", ""}}) == 4);
-  CHECK(routed(*t, "/o", "GET", "", {hv{"x-venue", "XLON"}, hv{"x-canary", ""}, hv{"x-test", "1"}}) ==
-        2);
+  CHECK(routed(*t, "/o", "GET", "",
+               {hv{"x-venue", "XLON"}, hv{"x-canary", ""}, hv{"x-test", "1"}}) == 2);
   // Duplicated headers: a predicate holds if any occurrence satisfies it,
   // and an inverted one only if none does, so a decoy cannot flip it.
   CHECK(routed(*t, "/o", "GET", "",
@@ -236,9 +238,9 @@ TEST_CASE("priority breaks ties, then declaration order", "[router]") {
 
 TEST_CASE("every spelling of a path reaches the same route", "[router][normalize]") {
   auto t = build({rule(1, "/admin/keys"), rule(2, "/{x}/{y}"), rule(3, "/", path_kind::prefix)});
-  const char* same[] = {"/admin/keys",       "//admin///keys/",     "/admin/./keys",
-                        "/admin/x/../keys",  "/%61dmin/keys",       "/%61%64%6D%69%6e/keys",
-                        "/admin/keys?x=/..", "/admin/keys#frag",    "/../admin/keys",
+  const char* same[] = {"/admin/keys",       "//admin///keys/",      "/admin/./keys",
+                        "/admin/x/../keys",  "/%61dmin/keys",        "/%61%64%6D%69%6e/keys",
+                        "/admin/keys?x=/..", "/admin/keys#frag",     "/../admin/keys",
                         "/admin/%2e/keys",   "/admin/x/%2e%2e/keys", "/a/../../admin/keys"};
   for (const char* p : same) {
     INFO(p);
@@ -310,8 +312,7 @@ TEST_CASE("rule literals are normalised like request paths", "[router][normalize
   CHECK(routed(*t, "/caf\xc3\xa9/%7Euser") == 1);
 }
 
-TEST_CASE("malformed and conflicting rules are rejected with index and reason",
-          "[router][build]") {
+TEST_CASE("malformed and conflicting rules are rejected with index and reason", "[router][build]") {
   struct bad {
     std::string path;
     std::string host;
@@ -394,7 +395,7 @@ TEST_CASE("malformed and conflicting rules are rejected with index and reason",
   CHECK(idx == 32);
 }
 
-TEST_CASE("duplicate rules are rejected; a different priority is not a duplicate",
+TEST_CASE("duplicate rules are rejected but a different priority is not a duplicate",
           "[router][build]") {
   std::size_t idx = 0;
   CHECK(build_error_of({rule(0, "/a/{x}"), rule(1, "/b"), rule(2, "/a/{y}")}, &idx)

@@ -1,0 +1,21 @@
+// Handle types shared by more than one translation unit of the C ABI glue.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <vector>
+
+#include "capi_common.hpp"
+#include "tollgate/breaker.hpp"
+#include "tollgate/tollgate.h"
+
+struct tg_breaker : tollgate::capi::handle_base {
+  tg_breaker() noexcept : handle_base(tollgate::capi::tag_breaker) {}
+  struct callback {
+    tg_breaker_event_fn fn;
+    void* user;
+  };
+  std::unique_ptr<tollgate::breaker> impl;
+  std::mutex callbacks_mu;
+  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
+};
