@@ -16,8 +16,11 @@
 #include <vector>
 
 #include "baselines.hpp"
+#include "r3_shim.h"
+#include "route_workload.hpp"
 #include "tollgate/breaker.hpp"
 #include "tollgate/limiter.hpp"
+#include "tollgate/router.hpp"
 #include "tollgate/tollgate.h"
 #include "workload.hpp"
 
@@ -175,6 +178,59 @@ std::uint64_t capi_breaker(std::uint64_t n) {
 
 }  // namespace
 
+// Route matching on router_bench's 200-route table: every parametric (or
+// static) path in turn.
+std::vector<std::string> route_paths(const tb::generated& g, bool parametric) {
+  std::vector<std::string> out;
+  for (std::size_t i = 0; i < g.paths.size(); ++i) {
+    if (g.parametric[i] == parametric) out.push_back(g.paths[i]);
+  }
+  return out;
+}
+
+std::uint64_t route_match(std::uint64_t n, bool parametric) {
+  const tb::generated g = tb::generate(200);
+  std::vector<tollgate::route_rule> rules;
+  for (std::size_t i = 0; i < g.patterns.size(); ++i) {
+    tollgate::route_rule r;
+    r.route_id = static_cast<std::uint32_t>(i);
+    r.path = g.patterns[i];
+    r.methods = {"GET"};
+    rules.push_back(std::move(r));
+  }
+  auto t = tollgate::route_table::build(rules);
+  if (!t.ok()) die("route_table::build failed");
+  const std::vector<std::string> paths = route_paths(g, parametric);
+  tollgate::route_request q;
+  q.method = "GET";
+  std::uint64_t hits = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    q.path = paths[i % paths.size()];
+    hits += (*t)->match(q).ok();
+  }
+  return hits;
+}
+
+std::uint64_t r3_match(std::uint64_t n, bool parametric) {
+  const tb::generated g = tb::generate(200);
+  void* tree = r3s_create();
+  for (std::size_t i = 0; i < g.r3_patterns.size(); ++i) {
+    const std::string& p = g.r3_patterns[i];
+    if (!r3s_insert(tree, p.c_str(), static_cast<int>(p.size()), static_cast<long>(i), nullptr)) {
+      die("r3 insert failed");
+    }
+  }
+  if (r3s_compile(tree, nullptr) != 0) die("r3 compile failed");
+  const std::vector<std::string> paths = route_paths(g, parametric);
+  std::uint64_t hits = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::string& p = paths[i % paths.size()];
+    hits += r3s_match(tree, p.data(), static_cast<int>(p.size())) >= 0;
+  }
+  r3s_free(tree);
+  return hits;
+}
+
 int main(int argc, char** argv) {
   struct kind {
     const char* name;
@@ -195,6 +251,10 @@ int main(int argc, char** argv) {
       {"mutex_breaker_bulkhead", [](std::uint64_t n) { return mutex_breaker(n, 1000); }},
       {"capi_limiter", capi_limiter},
       {"capi_breaker", capi_breaker},
+      {"route_200_param", [](std::uint64_t n) { return route_match(n, true); }},
+      {"route_200_static", [](std::uint64_t n) { return route_match(n, false); }},
+      {"r3_200_param", [](std::uint64_t n) { return r3_match(n, true); }},
+      {"r3_200_static", [](std::uint64_t n) { return r3_match(n, false); }},
   };
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s <kind> <N>\nkinds:", argv[0]);

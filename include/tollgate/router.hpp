@@ -59,11 +59,16 @@
 #include <utility>
 #include <vector>
 
+#if defined(__SSE2__)
+#include <emmintrin.h>
+#endif
+
 #include "absl/container/flat_hash_map.h"
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "absl/strings/string_view.h"
 #include "tollgate/detail/counters.hpp"
+#include "tollgate/detail/hash.hpp"
 #include "tollgate/venue.hpp"
 
 namespace tollgate {
@@ -141,9 +146,10 @@ struct route_request {
   std::size_t header_count = 0;
 };
 
+// Only the first param_count entries of route_match::params are written.
 struct route_param {
-  std::uint32_t offset = 0;  // into route_request::path
-  std::uint32_t length = 0;
+  std::uint32_t offset;  // into route_request::path
+  std::uint32_t length;
 };
 
 inline constexpr std::size_t max_route_params = 16;
@@ -184,68 +190,150 @@ inline int hex_value(unsigned char c) noexcept {
   return -1;
 }
 
-// Splits a path into its normal-form segments. buf (max_path_bytes) holds
-// decoded text of escaped segments.
+// Byte classes for the path scanner: one table load per byte.
+enum : unsigned char { pc_plain, pc_slash, pc_escape, pc_end, pc_bad, pc_backslash };
+struct path_classes {
+  unsigned char c[256];
+  constexpr path_classes() : c() {
+    for (int i = 0; i < 0x20; ++i) c[i] = pc_bad;
+    c[0x7f] = pc_bad;
+    c['/'] = pc_slash;
+    c['%'] = pc_escape;
+    c['?'] = pc_end;
+    c['#'] = pc_end;
+    c['\\'] = pc_backslash;
+  }
+};
+inline constexpr path_classes path_class{};
+
+// Bit i set: byte p[i] of this 16-byte chunk is not pc_plain.
+inline std::uint32_t special_bytes(const char* p) noexcept {
+#if defined(__SSE2__)
+  const __m128i v = _mm_loadu_si128(reinterpret_cast<const __m128i*>(p));
+  __m128i m =
+      _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('/')), _mm_cmpeq_epi8(v, _mm_set1_epi8('%')));
+  m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('?')),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8('#'))));
+  m = _mm_or_si128(m, _mm_or_si128(_mm_cmpeq_epi8(v, _mm_set1_epi8('\\')),
+                                   _mm_cmpeq_epi8(v, _mm_set1_epi8(0x7f))));
+  // Unsigned v <= 0x1f: min(v, 0x1f) == v.
+  const __m128i control_max = _mm_set1_epi8(0x1f);
+  m = _mm_or_si128(m, _mm_cmpeq_epi8(_mm_min_epu8(v, control_max), v));
+  return static_cast<std::uint32_t>(_mm_movemask_epi8(m));
+#else
+  std::uint32_t bits = 0;
+  for (int i = 0; i < 16; ++i) {
+    if (path_class.c[static_cast<unsigned char>(p[i])] != pc_plain) bits |= 1u << i;
+  }
+  return bits;
+#endif
+}
+
+// a[0, n) == b[0, n) for the short labels of a route table, without a call.
+inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
+  const auto* x = reinterpret_cast<const unsigned char*>(a);
+  const auto* y = reinterpret_cast<const unsigned char*>(b);
+  if (n < 8) return load_tail(x, n) == load_tail(y, n);
+  for (std::size_t i = 0; i + 8 < n; i += 8) {
+    if (load_le64(x + i) != load_le64(y + i)) return false;
+  }
+  return load_le64(x + n - 8) == load_le64(y + n - 8);
+}
+
+// Appends segment p[start, end) in normal form: decoded into buf when
+// escaped, dropped when ".", popping the previous one when "..".
+inline route_status push_segment(const char* p, std::size_t start, std::size_t end, bool escaped,
+                                 path_segment* segs, std::uint32_t& count, char* buf,
+                                 std::size_t& used) noexcept {
+  const char* text = p + start;
+  std::size_t len = end - start;
+  if (escaped) {
+    char* out = buf + used;
+    std::size_t w = 0;
+    for (std::size_t j = start; j < end; ++j) {
+      auto c = static_cast<unsigned char>(p[j]);
+      if (c == '%') {
+        if (j + 2 >= end) return route_status::bad_encoding;  // needs two hex digits
+        const int hi = hex_value(static_cast<unsigned char>(p[j + 1]));
+        const int lo = hex_value(static_cast<unsigned char>(p[j + 2]));
+        if (hi < 0 || lo < 0) return route_status::bad_encoding;
+        c = static_cast<unsigned char>(hi * 16 + lo);
+        if (c == '/' || c == '\\') return route_status::ambiguous_separator;
+        if (c < 0x20 || c == 0x7f) return route_status::bad_encoding;
+        j += 2;
+      }
+      out[w++] = static_cast<char>(c);
+    }
+    text = out;
+    len = w;
+    used += w;
+  }
+  if (len == 1 && text[0] == '.') return route_status::matched;
+  if (len == 2 && text[0] == '.' && text[1] == '.') {
+    if (count > 0) --count;
+    return route_status::matched;
+  }
+  if (count == max_segments) return route_status::path_too_deep;
+  segs[count++] =
+      path_segment{text, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(start),
+                   static_cast<std::uint32_t>(end - start)};
+  return route_status::matched;
+}
+
+// Splits a path into its normal-form segments in one pass that visits only
+// the bytes that are not plain, found 16 at a time. buf (max_path_bytes)
+// holds the decoded text of escaped segments.
 inline route_status split_path(std::string_view raw, path_segment* segs, std::uint32_t& count,
                                char* buf) noexcept {
   count = 0;
   if (raw.empty() || raw[0] != '/') return route_status::path_not_absolute;
-  std::size_t end = 0;
-  while (end < raw.size() && raw[end] != '?' && raw[end] != '#') ++end;
-  if (end > max_path_bytes) return route_status::path_too_long;
   const char* p = raw.data();
+  // Bytes past max_path_bytes are looked at only to report the length.
+  const std::size_t n = raw.size() < max_path_bytes + 1 ? raw.size() : max_path_bytes + 1;
   std::size_t used = 0;
-  std::size_t i = 0;
-  while (i < end) {
-    if (p[i] == '/') {
-      ++i;
-      continue;
+  std::size_t seg = 1;  // start of the current segment
+  bool escaped = false;
+  std::size_t end = n;
+  for (std::size_t base = 0; base < n && end == n; base += 16) {
+    std::uint32_t bits;
+    if (base + 16 <= n) {
+      bits = special_bytes(p + base);
+    } else {
+      char tail[16];
+      std::memset(tail, 'a', sizeof tail);
+      std::memcpy(tail, p + base, n - base);
+      bits = special_bytes(tail);
     }
-    const std::size_t start = i;
-    bool escaped = false;
-    for (; i < end && p[i] != '/'; ++i) {
-      const auto c = static_cast<unsigned char>(p[i]);
-      if (c == '%') {
-        escaped = true;
-      } else if (c == '\\') {
-        return route_status::ambiguous_separator;
-      } else if (c < 0x20 || c == 0x7f) {
-        return route_status::bad_encoding;
+    for (; bits != 0; bits &= bits - 1) {
+      const std::size_t at = base + static_cast<std::size_t>(__builtin_ctz(bits));
+      switch (path_class.c[static_cast<unsigned char>(p[at])]) {
+        case pc_slash:
+          if (at > seg) {
+            const route_status st = push_segment(p, seg, at, escaped, segs, count, buf, used);
+            if (st != route_status::matched) return st;
+          }
+          seg = at + 1;
+          escaped = false;
+          break;
+        case pc_escape:
+          escaped = true;
+          break;
+        case pc_end:
+          end = at;
+          bits = 1;  // leave both loops
+          break;
+        case pc_bad:
+          return route_status::bad_encoding;
+        case pc_backslash:
+          return route_status::ambiguous_separator;
+        default:
+          break;
       }
     }
-    const char* text = p + start;
-    std::size_t len = i - start;
-    if (escaped) {
-      char* out = buf + used;
-      std::size_t n = 0;
-      for (std::size_t k = start; k < i; ++k) {
-        auto c = static_cast<unsigned char>(p[k]);
-        if (c == '%') {
-          if (k + 2 >= i) return route_status::bad_encoding;  // needs two hex digits
-          const int hi = hex_value(static_cast<unsigned char>(p[k + 1]));
-          const int lo = hex_value(static_cast<unsigned char>(p[k + 2]));
-          if (hi < 0 || lo < 0) return route_status::bad_encoding;
-          c = static_cast<unsigned char>(hi * 16 + lo);
-          if (c == '/' || c == '\\') return route_status::ambiguous_separator;
-          if (c < 0x20 || c == 0x7f) return route_status::bad_encoding;
-          k += 2;
-        }
-        out[n++] = static_cast<char>(c);
-      }
-      text = out;
-      len = n;
-      used += n;
-    }
-    if (len == 1 && text[0] == '.') continue;
-    if (len == 2 && text[0] == '.' && text[1] == '.') {
-      if (count > 0) --count;
-      continue;
-    }
-    if (count == max_segments) return route_status::path_too_deep;
-    segs[count++] =
-        path_segment{text, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(start),
-                     static_cast<std::uint32_t>(i - start)};
   }
+  // Ran into the byte limit rather than the end or a '?' / '#'.
+  if (end == n && n > max_path_bytes) return route_status::path_too_long;
+  if (end > seg) return push_segment(p, seg, end, escaped, segs, count, buf, used);
   return route_status::matched;
 }
 
@@ -399,7 +487,7 @@ class route_table {
     m.status = route_status::no_route;
     route_request req = r;
     if (req.headers == nullptr) req.header_count = 0;
-    walk_ctx c{req, segs, n, method_bit(r.method), {}, 0, false, &m};
+    walk_ctx c(req, segs, n, method_bit(r.method), &m);
     bool found = false;
     if (has_host_groups_) {
       char host[detail::max_host_bytes];
@@ -448,6 +536,7 @@ class route_table {
 
   struct node {
     std::uint32_t first_edge = 0, edge_count = 0;
+    std::uint32_t slot_first = 0, slot_mask = 0;  // hashed edges: slots_ range
     std::uint32_t param_child = npos;
     std::uint32_t exact_first = 0, exact_count = 0;  // into leaf_rules_
     std::uint32_t rest_first = 0, rest_count = 0;    // {*rest} rules
@@ -455,8 +544,12 @@ class route_table {
   };
   struct edge {
     std::string_view label;  // into labels_
+    std::uint64_t hash;      // hash_bytes(label, edge_seed)
     std::uint32_t child;
   };
+  // Fixed: labels come from the rules, and a probe ends at the first empty
+  // slot of a table at most half full, so no request can lengthen it.
+  static constexpr std::uint64_t edge_seed = 0x7f4a7c159e3779b9ULL;
   struct compiled_rule {
     std::uint32_t route_id, target, venue_set;
     std::uint32_t method_mask;  // 0: any
@@ -473,14 +566,17 @@ class route_table {
     bool invert;
   };
   struct walk_ctx {
+    walk_ctx(const route_request& r, const detail::path_segment* s, std::uint32_t count,
+             std::uint32_t method_bit, route_match* m) noexcept
+        : req(r), segs(s), n(count), method(method_bit), out(m) {}
     const route_request& req;
     const detail::path_segment* segs;
     std::uint32_t n;
     std::uint32_t method;  // bit of the request method, 0 if unknown
-    std::uint32_t param_at[max_route_params];
-    std::uint32_t params;
-    bool method_mismatch;
+    std::uint32_t params = 0;
+    bool method_mismatch = false;
     route_match* out;
+    std::uint32_t param_at[max_route_params];  // written before read, up to params
   };
 
   route_table() = default;
@@ -493,14 +589,24 @@ class route_table {
   }
 
   std::uint32_t find_edge(const node& nd, const detail::path_segment& s) const noexcept {
-    const std::string_view seg(s.text, s.len);
     if (nd.edge_count > big_node) {
-      auto it = big_edges_.find(edge_key{static_cast<std::uint32_t>(&nd - nodes_.data()), seg});
-      return it == big_edges_.end() ? npos : it->second;
+      const std::uint64_t h = detail::hash_bytes(s.text, s.len, edge_seed);
+      const std::uint32_t* slots = slots_.data() + nd.slot_first;
+      for (std::uint64_t i = h & nd.slot_mask;; i = (i + 1) & nd.slot_mask) {
+        const std::uint32_t e = slots[i];
+        if (e == npos) return npos;
+        const edge& ed = edges_[e];
+        if (ed.hash == h && ed.label.size() == s.len &&
+            detail::same_bytes(ed.label.data(), s.text, s.len)) {
+          return ed.child;
+        }
+      }
     }
     const edge* e = edges_.data() + nd.first_edge;
     for (std::uint32_t k = 0; k < nd.edge_count; ++k) {
-      if (e[k].label.size() == s.len && std::memcmp(e[k].label.data(), s.text, s.len) == 0) {
+      // Segments are never empty: the first byte rejects most edges.
+      if (e[k].label.size() == s.len && e[k].label[0] == s.text[0] &&
+          detail::same_bytes(e[k].label.data(), s.text, s.len)) {
         return e[k].child;
       }
     }
@@ -593,16 +699,6 @@ class route_table {
     std::map<std::string, std::uint32_t> statics;
     std::uint32_t param = npos;
     std::vector<std::uint32_t> exact, rest, prefix;
-  };
-
-  struct edge_key {
-    std::uint32_t node;
-    std::string_view label;
-    bool operator==(const edge_key& o) const noexcept { return node == o.node && label == o.label; }
-    template <typename H>
-    friend H AbslHashValue(H h, const edge_key& k) {
-      return H::combine(std::move(h), k.node, k.label);
-    }
   };
 
   static absl::Status rule_error(std::size_t i, const std::string& why) {
@@ -914,7 +1010,8 @@ class route_table {
       for (const auto& [label, child] : b.statics) {
         const std::size_t off = labels_.size();
         labels_.append(label);
-        edges_.push_back(edge{std::string_view(labels_.data() + off, label.size()), child});
+        edges_.push_back(edge{std::string_view(labels_.data() + off, label.size()),
+                              detail::hash_bytes(label.data(), label.size(), edge_seed), child});
       }
       nd.param_child = b.param;
       auto place = [&](std::vector<std::uint32_t>& v, std::uint32_t& first, std::uint32_t& count) {
@@ -927,9 +1024,15 @@ class route_table {
       place(b.rest, nd.rest_first, nd.rest_count);
       place(b.prefix, nd.prefix_first, nd.prefix_count);
       if (nd.edge_count > big_node) {
+        const auto cap = static_cast<std::uint32_t>(detail::next_pow2(2 * nd.edge_count));
+        nd.slot_first = static_cast<std::uint32_t>(slots_.size());
+        nd.slot_mask = cap - 1;
+        slots_.resize(slots_.size() + cap, npos);
         for (std::uint32_t k = 0; k < nd.edge_count; ++k) {
-          const edge& e = edges_[nd.first_edge + k];
-          big_edges_.emplace(edge_key{static_cast<std::uint32_t>(id), e.label}, e.child);
+          const std::uint32_t e = nd.first_edge + k;
+          std::uint64_t i = edges_[e].hash & nd.slot_mask;
+          while (slots_[nd.slot_first + i] != npos) i = (i + 1) & nd.slot_mask;
+          slots_[nd.slot_first + i] = e;
         }
       }
     }
@@ -952,7 +1055,7 @@ class route_table {
   std::vector<node> nodes_;
   std::vector<edge> edges_;
   std::string labels_;
-  absl::flat_hash_map<edge_key, std::uint32_t> big_edges_;
+  std::vector<std::uint32_t> slots_;  // open addressing over edges_, per big node
   std::vector<std::uint32_t> leaf_rules_;
   std::vector<compiled_rule> rules_;
   std::vector<pred> preds_;
