@@ -178,7 +178,7 @@ void bm_pick(benchmark::State& st, tollgate::venue_strategy s, bool sticky) {
   auto made = tollgate::venue_set::create(venues, o);
   if (!made.ok()) tb::die(std::string(made.status().message()));
   auto& vs = **made;
-  for (std::uint32_t i = 0; i < 8; ++i) vs.record_latency(i, 1000 + 100 * i);
+  for (std::uint32_t i = 0; i < 8; ++i) vs.record_latency(i, 1000 + 100 * i, 0);
   char keys[64][16];
   for (int i = 0; i < 64; ++i) std::snprintf(keys[i], sizeof keys[i], "acct-%d", i);
   std::uint64_t nonce = 0;

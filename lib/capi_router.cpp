@@ -66,15 +66,17 @@ static_assert(sizeof(tg_route_match) == 24 + 8 * TG_ROUTE_MAX_PARAMS &&
 static_assert(TG_ROUTE_MAX_PARAMS == tollgate::max_route_params);
 static_assert(sizeof(tg_venue) == 16 && offsetof(tg_venue, weight) == 4 &&
               offsetof(tg_venue, breaker) == 8);
-static_assert(sizeof(tg_venue_set_options) == 40 && offsetof(tg_venue_set_options, strategy) == 4 &&
+static_assert(sizeof(tg_venue_set_options) == 48 && offsetof(tg_venue_set_options, strategy) == 4 &&
               offsetof(tg_venue_set_options, venues) == 8 &&
               offsetof(tg_venue_set_options, venue_count) == 16 &&
               offsetof(tg_venue_set_options, sticky) == 20 &&
               offsetof(tg_venue_set_options, seed) == 24 &&
-              offsetof(tg_venue_set_options, latency_alpha) == 32);
+              offsetof(tg_venue_set_options, latency_alpha) == 32 &&
+              offsetof(tg_venue_set_options, latency_decay_ns) == 40);
 static_assert(sizeof(tg_venue_pick) == 40 && offsetof(tg_venue_pick, reason) == 4 &&
               offsetof(tg_venue_pick, index) == 8 && offsetof(tg_venue_pick, venue_id) == 12 &&
-              offsetof(tg_venue_pick, alternative) == 16 && offsetof(tg_venue_pick, eligible) == 24 &&
+              offsetof(tg_venue_pick, alternative) == 16 &&
+              offsetof(tg_venue_pick, eligible) == 24 &&
               offsetof(tg_venue_pick, retry_after_ns) == 32);
 static_assert(sizeof(tg_venue_stats) == 40 && offsetof(tg_venue_stats, enabled) == 8 &&
               offsetof(tg_venue_stats, ready_in_ns) == 16 &&
@@ -85,7 +87,9 @@ static_assert(sizeof(tg_route_decision) == sizeof(tg_route_match) + sizeof(tg_ve
 static_assert(TG_ROUTE_PATH_TOO_DEEP == static_cast<int>(tollgate::route_status::path_too_deep) &&
               TG_ROUTE_AMBIGUOUS_SEPARATOR ==
                   static_cast<int>(tollgate::route_status::ambiguous_separator));
-static_assert(TG_VENUE_ALL_DOWN == static_cast<int>(tollgate::venue_reason::all_down));
+static_assert(TG_VENUE_ALL_DOWN == static_cast<int>(tollgate::venue_reason::all_down) &&
+              TG_VENUE_NO_SET == static_cast<int>(tollgate::venue_reason::no_venue_set));
+static_assert(TG_ROUTE_MAX_HEADERS == 128);
 
 namespace {
 
@@ -96,7 +100,7 @@ constexpr std::size_t venue_set_options_v1 = sizeof(tg_venue_set_options);
 
 // Requests with more headers than this are refused by the C ABI (the core
 // has no limit): the glue converts them on the stack to stay allocation-free.
-constexpr std::size_t max_request_headers = 128;
+constexpr std::size_t max_request_headers = TG_ROUTE_MAX_HEADERS;
 
 bool live_table(const tg_route_table* t) noexcept {
   return live(t, tollgate::capi::tag_route_table);
@@ -220,8 +224,8 @@ void tg_route_table_options_init(tg_route_table_options* opts) {
   opts->struct_size = sizeof *opts;
 }
 
-int tg_route_table_new(const tg_route_table_options* opts, tg_route_table** out,
-                       size_t* bad_rule, tg_error* err) {
+int tg_route_table_new(const tg_route_table_options* opts, tg_route_table** out, size_t* bad_rule,
+                       tg_error* err) {
   if (bad_rule != nullptr) *bad_rule = SIZE_MAX;
   return guarded(err, [&]() -> int {
     if (out == nullptr) return fail(err, TG_EINVAL, "out is NULL");
@@ -289,8 +293,8 @@ int tg_route_table_new(const tg_route_table_options* opts, tg_route_table** out,
           return rule_fail(err, bad_rule, i, TG_EINVAL,
                            "headers[" + std::to_string(k) + "].invert must be 0 or 1");
         }
-        cr.headers.push_back({hp.name, cstr(hp.value), static_cast<tollgate::header_op>(hp.op),
-                              hp.invert != 0});
+        cr.headers.push_back(
+            {hp.name, cstr(hp.value), static_cast<tollgate::header_op>(hp.op), hp.invert != 0});
       }
       rules.push_back(std::move(cr));
     }
@@ -328,10 +332,10 @@ int tg_route_table_match(const tg_route_table* table, const tg_route_request* re
     if (!live_table(table) || req == nullptr || out == nullptr || !request_ok(*req)) {
       return TG_EINVAL;
     }
-    to_c(with_request(*req, [&](const tollgate::route_request& q) noexcept {
-           return table->impl->match(q);
-         }),
-         out);
+    to_c(
+        with_request(
+            *req, [&](const tollgate::route_request& q) noexcept { return table->impl->match(q); }),
+        out);
     return TG_OK;
   });
 }
@@ -416,9 +420,9 @@ int tg_router_match(const tg_router* router, const tg_route_request* req, tg_rou
     if (!live_router(router) || req == nullptr || out == nullptr || !request_ok(*req)) {
       return TG_EINVAL;
     }
-    to_c(with_request(*req, [&](const tollgate::route_request& q) noexcept {
-           return router->impl->match(q);
-         }),
+    to_c(with_request(
+             *req,
+             [&](const tollgate::route_request& q) noexcept { return router->impl->match(q); }),
          out);
     return TG_OK;
   });
@@ -487,8 +491,7 @@ int tg_path_normalize(const char* path, size_t path_len, char* dst, size_t cap, 
     if (status != nullptr) *status = TG_ROUTE_MATCHED;
     if (!bytes_ok(path, path_len) || written == nullptr || !bytes_ok(dst, cap)) return TG_EINVAL;
     std::size_t n = 0;
-    const tollgate::route_status st =
-        tollgate::normalize_path(view(path, path_len), dst, cap, n);
+    const tollgate::route_status st = tollgate::normalize_path(view(path, path_len), dst, cap, n);
     if (st != tollgate::route_status::matched) {
       if (status != nullptr) *status = static_cast<int>(st);
       *written = 0;
@@ -505,6 +508,7 @@ void tg_venue_set_options_init(tg_venue_set_options* opts) {
   opts->struct_size = sizeof *opts;
   opts->strategy = TG_VENUE_WEIGHTED;
   opts->latency_alpha = 0.2;
+  opts->latency_decay_ns = UINT64_C(10000000000);
 }
 
 int tg_venue_set_new(const tg_venue_set_options* opts, tg_venue_set** out, tg_error* err) {
@@ -543,6 +547,7 @@ int tg_venue_set_new(const tg_venue_set_options* opts, tg_venue_set** out, tg_er
     vo.sticky = o.sticky != 0;
     vo.seed = o.seed;
     vo.latency_alpha = o.latency_alpha;
+    vo.latency_decay_ns = o.latency_decay_ns;
     auto made = tollgate::venue_set::create(std::move(venues), vo);
     if (!made.ok()) return from_status(made.status(), err);
     auto h = std::make_unique<tg_venue_set>();
@@ -579,10 +584,11 @@ int tg_venue_set_choose(const tg_venue_set* set, const void* key, size_t key_len
   });
 }
 
-int tg_venue_set_record_latency(tg_venue_set* set, uint32_t index, uint64_t latency_ns) {
+int tg_venue_set_record_latency(tg_venue_set* set, uint32_t index, uint64_t latency_ns,
+                                uint64_t now_ns) {
   return guarded(nullptr, [&]() -> int {
     if (!live_set(set)) return TG_EINVAL;
-    return set->impl->record_latency(index, latency_ns) ? TG_OK : TG_ERANGE;
+    return set->impl->record_latency(index, latency_ns, now_ns) ? TG_OK : TG_ERANGE;
   });
 }
 

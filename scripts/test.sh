@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Builds tollgate and runs every test suite: C++ unit tests, C ABI tests,
 # ABI symbol check, install consumer, benchmark smoke runs (release); the
-# same unit and C ABI tests under ASan+UBSan and under TSan; the Python
+# same unit and C ABI tests under ASan+UBSan and under TSan; a short
+# libFuzzer run of each fuzz target (their corpora are replayed by ctest in
+# every build); the Python
 # binding (pip install + pytest) and the Go binding (go vet + go test -race).
 # Exits non-zero on the first failure.
 set -euo pipefail
@@ -32,6 +34,11 @@ step "TSan build: unit (incl. concurrency) and C ABI tests"
 cmake --preset tsan >/dev/null
 cmake --build --preset tsan -j "$jobs"
 ctest --preset tsan -j "$jobs"
+
+step "fuzz smoke: libFuzzer build (clang) and 30 s per target"
+for target in router; do
+  scripts/fuzz.sh "$target" 30 >/dev/null
+done
 
 step "Python binding: pip install + pytest + benchmark smoke"
 py=${PYTHON:-python3}

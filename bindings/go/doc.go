@@ -7,6 +7,11 @@
 //   - [Breaker]: a circuit breaker with a count- or time-based sliding window,
 //     failure-rate and slow-call thresholds, half-open probes, forced states,
 //     state-change events and a bulkhead bounding calls in flight.
+//   - [RouteTable], [Router] and [VenueSet]: request routing on method,
+//     host, path pattern and headers with a documented precedence and one
+//     normal form of paths, atomic publication of new tables while
+//     goroutines keep matching, and the choice of a venue (weighted,
+//     least-latency or sticky, skipping venues whose [Breaker] rejects).
 //
 // # Time
 //
@@ -26,6 +31,17 @@
 //	if errors.Is(err, tollgate.ErrInvalid) { ... }
 //
 // works for every error this package returns.
+//
+// # Routing
+//
+// [NewRouteTable] compiles [Rule]s once (a [*BuildError] names a bad rule);
+// [RouteTable.Match] and [Router.Match] return a [Match] whose Status says
+// whether a rule matched or why not (no route, method not allowed, a path
+// refused by normalisation), and whose Params are offsets into the request
+// path. [Router.Publish] replaces the table atomically; [Router.Route]
+// matches and picks a venue from the route's [VenueSet] in one call. The
+// batch forms (MatchMany) cross cgo once per batch and do not allocate once
+// warm.
 //
 // # Lifetime and concurrency
 //

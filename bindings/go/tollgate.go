@@ -16,7 +16,7 @@ import (
 
 // BindingVersionNumber is the TG_VERSION_NUMBER (MAJOR*10000 + MINOR*100 +
 // PATCH) of the tollgate.h this package was written and built against.
-const BindingVersionNumber = 100
+const BindingVersionNumber = 200
 
 // The binding's constant must be the header's (a compile error otherwise).
 var _ = [1]struct{}{}[BindingVersionNumber-C.TG_VERSION_NUMBER]

@@ -197,11 +197,11 @@ struct path_classes {
   constexpr path_classes() : c() {
     for (int i = 0; i < 0x20; ++i) c[i] = pc_bad;
     c[0x7f] = pc_bad;
-    c['/'] = pc_slash;
-    c['%'] = pc_escape;
-    c['?'] = pc_end;
-    c['#'] = pc_end;
-    c['\\'] = pc_backslash;
+    c[static_cast<unsigned char>('/')] = pc_slash;
+    c[static_cast<unsigned char>('%')] = pc_escape;
+    c[static_cast<unsigned char>('?')] = pc_end;
+    c[static_cast<unsigned char>('#')] = pc_end;
+    c[static_cast<unsigned char>('\\')] = pc_backslash;
   }
 };
 inline constexpr path_classes path_class{};
@@ -489,28 +489,29 @@ class route_table {
     if (req.headers == nullptr) req.header_count = 0;
     walk_ctx c(req, segs, n, method_bit(r.method), &m);
     bool found = false;
-    if (has_host_groups_) {
-      char host[detail::max_host_bytes];
-      std::size_t hl = 0;
+    // The host is checked whatever the table holds, so publishing a table
+    // never changes whether a malformed host is refused.
+    char host[detail::max_host_bytes];
+    std::size_t hl = 0;
+    if (!r.host.empty()) {
       const route_status hs = detail::normalize_host(r.host, host, hl);
       if (hs != route_status::matched) {
         m.status = hs;
         return m;
       }
+    }
+    if (has_host_groups_ && hl != 0) {
       const std::string_view h(host, hl);
-      if (hl != 0) {
-        if (auto it = exact_hosts_.find(absl::string_view(h.data(), h.size()));
-            it != exact_hosts_.end()) {
+      if (auto it = exact_hosts_.find(absl::string_view(h.data(), h.size()));
+          it != exact_hosts_.end()) {
+        found = walk(groups_[it->second], 0, c);
+      }
+      // Longest suffix first: each '.' that is not the first character.
+      for (std::size_t dot = h.find('.', 1);
+           !found && has_wildcards_ && dot != std::string_view::npos; dot = h.find('.', dot + 1)) {
+        if (auto it = wildcard_hosts_.find(absl::string_view(h.data() + dot, h.size() - dot));
+            it != wildcard_hosts_.end()) {
           found = walk(groups_[it->second], 0, c);
-        }
-        // Longest suffix first: each '.' that is not the first character.
-        for (std::size_t dot = h.find('.', 1);
-             !found && has_wildcards_ && dot != std::string_view::npos;
-             dot = h.find('.', dot + 1)) {
-          if (auto it = wildcard_hosts_.find(absl::string_view(h.data() + dot, h.size() - dot));
-              it != wildcard_hosts_.end()) {
-            found = walk(groups_[it->second], 0, c);
-          }
         }
       }
     }
@@ -526,6 +527,8 @@ class route_table {
     d.match = match(r);
     if (d.match.ok() && d.match.venue_set != no_venue_set) {
       d.venue = venue_sets_[d.match.venue_set]->pick(key, nonce, now_ns);
+    } else {
+      d.venue.reason = venue_reason::no_venue_set;
     }
     return d;
   }

@@ -513,7 +513,7 @@ typedef struct tg_header_predicate {
   const char* name;  /* NUL-terminated token, matched case-insensitively */
   const char* value; /* NUL-terminated; NULL means "" */
   int32_t op;        /* TG_HEADER_* */
-  int32_t invert;    /* nonzero: the rule needs the predicate to be false */
+  int32_t invert;    /* 1: the rule needs the predicate to be false; 0 or 1 */
 } tg_header_predicate;
 
 /* One rule. Versioned: set struct_size (tg_route_rule_init does). In an
@@ -577,7 +577,11 @@ typedef struct tg_header {
 } tg_header;
 
 /* A request to match. A NULL pointer with length 0 is an empty string.
- * path is the request target as received ("/orders/7?x=1"). Since 0.2.0. */
+ * path is the request target as received ("/orders/7?x=1"). At most
+ * TG_ROUTE_MAX_HEADERS headers (the C ABI converts them on the stack).
+ * Since 0.2.0. */
+#define TG_ROUTE_MAX_HEADERS 128
+
 typedef struct tg_route_request {
   const char* method;
   size_t method_len;
@@ -624,8 +628,8 @@ typedef struct tg_route_match {
 
 /* Match one request. Returns TG_OK (the outcome is out->status; no route is
  * a normal outcome) or TG_EINVAL (NULL table, request or out; a NULL field
- * with a nonzero length). Thread-safe, lock-free, allocation-free.
- * Since 0.2.0. */
+ * with a nonzero length; more than TG_ROUTE_MAX_HEADERS headers).
+ * Thread-safe, lock-free, allocation-free. Since 0.2.0. */
 TG_API int tg_route_table_match(const tg_route_table* table, const tg_route_request* req,
                                 tg_route_match* out);
 
@@ -660,8 +664,12 @@ TG_API void tg_router_free(tg_router* router);
 TG_API int tg_router_publish(tg_router* router, const tg_route_table* table, tg_error* err);
 
 /* As tg_route_table_match on the current table. The batch form matches all
- * n requests against one table. Thread-safe, lock-free, allocation-free.
- * Since 0.2.0. */
+ * n requests against one table. rule_index and parameter names refer to
+ * the table current at the call, which a concurrent publish may replace
+ * before the caller looks them up: hosts that need parameter names should
+ * key them by route_id (which they assign and keep stable across tables),
+ * or match against a snapshot from tg_router_current. Thread-safe,
+ * lock-free, allocation-free. Since 0.2.0. */
 TG_API int tg_router_match(const tg_router* router, const tg_route_request* req,
                            tg_route_match* out);
 TG_API int tg_router_match_many(const tg_router* router, const tg_route_request* reqs, size_t n,
@@ -692,8 +700,10 @@ TG_API int tg_path_normalize(const char* path, size_t path_len, char* dst, size_
  * probe taken. An open breaker whose open period has ended is eligible, so
  * it receives the probes that can close it. Among eligible venues:
  *  - TG_VENUE_WEIGHTED: one at random in proportion to its weight;
- *  - TG_VENUE_LEAST_LATENCY: two drawn that way, the lower latency EWMA wins
- *    (power of two choices); a venue with no sample yet counts as 0 ns;
+ *  - TG_VENUE_LEAST_LATENCY: two drawn that way, the lower latency estimate
+ *    wins (power of two choices); the estimate is an EWMA of completion
+ *    latencies decaying toward 0 while the venue gets no samples; a venue
+ *    with no sample yet counts as 0 ns;
  *  - sticky (either strategy, for picks with a non-empty key): weighted
  *    rendezvous hashing on (seed, key, venue id): a key keeps its venue
  *    while that venue is eligible, and when a venue leaves only its keys
@@ -719,9 +729,11 @@ typedef struct tg_venue_set_options {
   uint32_t strategy;      /* TG_VENUE_*; default WEIGHTED */
   const tg_venue* venues; /* 1..64 venues */
   uint32_t venue_count;
-  int32_t sticky;       /* nonzero: picks with a key use rendezvous hashing; default 0 */
-  uint64_t seed;        /* default 0 */
-  double latency_alpha; /* EWMA weight of the newest sample, (0, 1]; default 0.2 */
+  int32_t sticky;            /* 1: picks with a key use rendezvous hashing; 0 (default) or 1 */
+  uint64_t seed;             /* default 0 */
+  double latency_alpha;      /* EWMA weight of the newest sample, (0, 1]; default 0.2 */
+  uint64_t latency_decay_ns; /* idle time constant of the latency estimate (e^(-idle/this));
+                                0: no decay; default 10 s; <= 2^62 */
 } tg_venue_set_options;
 
 /* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
@@ -737,6 +749,7 @@ TG_API void tg_venue_set_free(tg_venue_set* set);
 #define TG_VENUE_OK 0
 #define TG_VENUE_ALL_OPEN 1 /* every venue's breaker rejects now; see retry_after_ns */
 #define TG_VENUE_ALL_DOWN 2 /* every venue is disabled or forced open */
+#define TG_VENUE_NO_SET 3   /* tg_router_route: no route, or a route without venue set */
 
 /* Written by a pick. Since 0.2.0. */
 typedef struct tg_venue_pick {
@@ -762,11 +775,17 @@ TG_API int tg_venue_set_pick(const tg_venue_set* set, const void* key, size_t ke
 TG_API int tg_venue_set_choose(const tg_venue_set* set, const void* key, size_t key_len,
                                uint64_t nonce, uint64_t eligible, tg_venue_pick* out);
 
-/* Feed one completion latency of venue `index` into its EWMA. Returns TG_OK,
- * TG_EINVAL or TG_ERANGE (no such venue). Thread-safe, lock-free. Since 0.2.0. */
-TG_API int tg_venue_set_record_latency(tg_venue_set* set, uint32_t index, uint64_t latency_ns);
+/* Feed one completion latency of venue `index`, observed at now_ns, into
+ * its estimate: the EWMA decayed to now_ns (e^(-idle / latency_decay_ns))
+ * plus latency_alpha times the difference. The decay keeps a venue that was
+ * slow from being starved for good: with two venues both are always
+ * compared, and without decay the slower would never get another sample.
+ * Returns TG_OK, TG_EINVAL or TG_ERANGE (no such venue). Thread-safe,
+ * lock-free. Since 0.2.0. */
+TG_API int tg_venue_set_record_latency(tg_venue_set* set, uint32_t index, uint64_t latency_ns,
+                                       uint64_t now_ns);
 
-/* Take venue `index` out of selection (enabled = 0) or put it back; effective
+/* Take venue `index` out of selection (enabled = 0) or put it back (1); effective
  * for every pick that starts after this returns. Returns TG_OK, TG_EINVAL or
  * TG_ERANGE. Thread-safe. Since 0.2.0. */
 TG_API int tg_venue_set_set_enabled(tg_venue_set* set, uint32_t index, int enabled);
@@ -781,7 +800,7 @@ typedef struct tg_venue_stats {
   int32_t enabled;
   uint32_t reserved;
   uint64_t ready_in_ns;   /* until its breaker would admit; 0 now; UINT64_MAX never */
-  double latency_ewma_ns; /* -1 before the first sample */
+  double latency_ewma_ns; /* -1 before the first sample; decayed to now_ns */
   uint64_t latency_samples;
 } tg_venue_stats;
 

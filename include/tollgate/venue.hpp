@@ -12,8 +12,12 @@
 // eligible venues:
 //   - weighted: one venue at random in proportion to its weight;
 //   - least_latency: two venues drawn that way (power of two choices), the
-//     one with the lower latency EWMA wins; a venue with no sample yet
-//     counts as 0 ns, so new venues are tried;
+//     one with the lower latency estimate wins. The estimate is an EWMA of
+//     completion latencies that decays toward 0 while a venue gets no
+//     samples (e^(-idle / latency_decay_ns)), so a venue that was slow is
+//     tried again later instead of being starved for good (with two venues
+//     both are always compared); a venue with no sample yet counts as 0 ns,
+//     so new venues are tried;
 //   - sticky (either strategy, when the request has a key): weighted
 //     rendezvous hashing on (seed, key, venue id). A key keeps its venue
 //     while that venue stays eligible; when a venue leaves, only the keys
@@ -52,7 +56,8 @@
 namespace tollgate {
 
 enum class venue_strategy : std::uint32_t { weighted = 0, least_latency = 1 };
-enum class venue_reason : std::int32_t { none = 0, all_open = 1, all_down = 2 };
+// no_venue_set: route() matched no route, or one that names no venue set.
+enum class venue_reason : std::int32_t { none = 0, all_open = 1, all_down = 2, no_venue_set = 3 };
 
 struct venue_config {
   std::uint32_t venue_id = 0;       // the host's id; sticky picks hash it, so keep it stable
@@ -64,7 +69,8 @@ struct venue_set_options {
   venue_strategy strategy = venue_strategy::weighted;
   bool sticky = false;  // picks with a non-empty key use rendezvous hashing
   std::uint64_t seed = 0;
-  double latency_alpha = 0.2;  // EWMA weight of the newest sample, in (0, 1]
+  double latency_alpha = 0.2;                       // EWMA weight of the newest sample, in (0, 1]
+  std::uint64_t latency_decay_ns = 10'000'000'000;  // idle time constant; 0: no decay
 };
 
 struct venue_pick {
@@ -91,6 +97,7 @@ class venue_set {
   static constexpr std::size_t max_venues = 64;
   static constexpr std::uint32_t max_weight = 1'000'000;
   static constexpr std::uint64_t never_ready = breaker::never_ready;
+  static constexpr std::uint64_t max_decay_ns = std::uint64_t{1} << 62;
 
   static absl::StatusOr<std::shared_ptr<venue_set>> create(std::vector<venue_config> venues,
                                                            const venue_set_options& o) {
@@ -103,6 +110,9 @@ class venue_set {
     }
     if (!(o.latency_alpha > 0.0) || !(o.latency_alpha <= 1.0)) {
       return absl::OutOfRangeError("latency_alpha must be in (0, 1]");
+    }
+    if (o.latency_decay_ns > max_decay_ns) {
+      return absl::OutOfRangeError("latency_decay_ns must be <= 2^62");
     }
     for (std::size_t i = 0; i < venues.size(); ++i) {
       if (venues[i].weight == 0 || venues[i].weight > max_weight) {
@@ -148,14 +158,14 @@ class venue_set {
       p.retry_after_ns = soonest;
       return p;
     }
-    return choose(key, nonce, eligible);
+    return choose(key, nonce, eligible, now_ns);
   }
 
-  // The pure part of pick: the same arguments (and EWMAs, for
+  // The pure part of pick: the same arguments (and latency estimates, for
   // least_latency) give the same venue. Replays call it with a journalled
   // eligible mask. Bits beyond size() are ignored.
-  venue_pick choose(std::string_view key, std::uint64_t nonce,
-                    std::uint64_t eligible) const noexcept {
+  venue_pick choose(std::string_view key, std::uint64_t nonce, std::uint64_t eligible,
+                    std::uint64_t now_ns = 0) const noexcept {
     venue_pick p;
     eligible &= all_mask_;
     p.eligible = eligible;
@@ -174,7 +184,7 @@ class venue_set {
         const std::uint64_t rest = eligible & ~(std::uint64_t{1} << i);
         if (rest != 0) {
           alt = draw(mix(opts_.seed ^ mix(nonce ^ 0x5bd1e9955bd1e995ULL)), rest);
-          if (latency(alt) < latency(i)) std::swap(i, alt);
+          if (latency(alt, now_ns) < latency(i, now_ns)) std::swap(i, alt);
         }
       }
     }
@@ -185,22 +195,28 @@ class venue_set {
     return p;
   }
 
-  // Feeds one completion latency into venue i's EWMA. Returns false when i
-  // is out of range.
-  bool record_latency(std::size_t i, std::uint64_t latency_ns) noexcept {
+  // Feeds one completion latency, observed at now_ns, into venue i's
+  // estimate: the estimate decayed to now_ns, plus alpha times the
+  // difference. Returns false when i is out of range.
+  bool record_latency(std::size_t i, std::uint64_t latency_ns, std::uint64_t now_ns) noexcept {
     if (i >= n_) return false;
     const double x = static_cast<double>(latency_ns);
-    std::atomic<std::uint64_t>& slot = state_[i].ewma;
-    std::uint64_t cur = slot.load(std::memory_order_relaxed);
+    venue_state& v = state_[i];
+    const std::uint64_t last = v.last_ns.load(std::memory_order_relaxed);
+    std::uint64_t cur = v.ewma.load(std::memory_order_relaxed);
     for (;;) {
-      const double next =
-          cur == unset ? x : as_double(cur) + opts_.latency_alpha * (x - as_double(cur));
-      if (slot.compare_exchange_weak(cur, std::bit_cast<std::uint64_t>(next),
-                                     std::memory_order_relaxed)) {
+      double next = x;
+      if (cur != unset) {
+        const double prev = as_double(cur) * decay(last, now_ns);
+        next = prev + opts_.latency_alpha * (x - prev);
+      }
+      if (v.ewma.compare_exchange_weak(cur, std::bit_cast<std::uint64_t>(next),
+                                       std::memory_order_relaxed)) {
         break;
       }
     }
-    state_[i].samples.fetch_add(1, std::memory_order_relaxed);
+    if (now_ns > last) v.last_ns.store(now_ns, std::memory_order_relaxed);
+    v.samples.fetch_add(1, std::memory_order_relaxed);
     return true;
   }
 
@@ -228,7 +244,7 @@ class venue_set {
     s.enabled = state_[i].enabled.load(std::memory_order_acquire);
     s.ready_in_ns = health_[i] ? health_[i]->ready_in(now_ns) : 0;
     const std::uint64_t e = state_[i].ewma.load(std::memory_order_relaxed);
-    s.latency_ewma_ns = e == unset ? -1.0 : as_double(e);
+    s.latency_ewma_ns = e == unset ? -1.0 : latency(static_cast<std::uint32_t>(i), now_ns);
     s.latency_samples = state_[i].samples.load(std::memory_order_relaxed);
     return s;
   }
@@ -240,6 +256,7 @@ class venue_set {
     std::atomic<bool> enabled{true};
     std::atomic<std::uint64_t> ewma{unset};
     std::atomic<std::uint64_t> samples{0};
+    std::atomic<std::uint64_t> last_ns{0};  // time of the latest sample
   };
 
   venue_set(std::vector<venue_config> venues, const venue_set_options& o)
@@ -256,9 +273,19 @@ class venue_set {
 
   static double as_double(std::uint64_t bits) noexcept { return std::bit_cast<double>(bits); }
 
-  double latency(std::uint32_t i) const noexcept {
+  // e^(-(now - last) / latency_decay_ns); 1 without decay or elapsed time.
+  // Below a sixteenth of the time constant the first-order term is within
+  // 0.2% and spares the exp().
+  double decay(std::uint64_t last, std::uint64_t now) const noexcept {
+    if (opts_.latency_decay_ns == 0 || now <= last) return 1.0;
+    const double x = static_cast<double>(now - last) / static_cast<double>(opts_.latency_decay_ns);
+    return x < 0.0625 ? 1.0 - x : std::exp(-x);
+  }
+
+  double latency(std::uint32_t i, std::uint64_t now_ns) const noexcept {
     const std::uint64_t e = state_[i].ewma.load(std::memory_order_relaxed);
-    return e == unset ? 0.0 : as_double(e);
+    if (e == unset) return 0.0;
+    return as_double(e) * decay(state_[i].last_ns.load(std::memory_order_relaxed), now_ns);
   }
 
   // splitmix64's finaliser: a bijection that spreads every input bit.

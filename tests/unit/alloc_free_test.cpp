@@ -153,7 +153,8 @@ TEST_CASE("route matching and venue picks allocate nothing") {
     q.header_count = 1;
     const tollgate::route_decision d = router.route(q, (i & 2) ? "acct" : "", i, 0);
     matched += d.match.ok() + d.venue.ok;
-    (*vs)->record_latency(static_cast<std::size_t>(i % 8), 1000 + static_cast<std::uint64_t>(i));
+    (*vs)->record_latency(static_cast<std::size_t>(i % 8), 1000 + static_cast<std::uint64_t>(i),
+                          static_cast<std::uint64_t>(i) * 1000);
     char norm[64];
     std::size_t n = 0;
     (void)tollgate::normalize_path(q.path, norm, sizeof norm, n);

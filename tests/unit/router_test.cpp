@@ -424,6 +424,11 @@ TEST_CASE("duplicate rules are rejected but a different priority is not a duplic
 TEST_CASE("an empty table matches nothing", "[router]") {
   auto t = build({});
   CHECK(routed(*t, "/") == no_route);
+  // A malformed host is refused by every table, host rules or not.
+  CHECK(routed(*t, "/", "GET", "bad host") == -1 - static_cast<int>(route_status::bad_host));
+  auto any = build({rule(1, "/q")});
+  CHECK(routed(*any, "/q", "GET", "bad host") == -1 - static_cast<int>(route_status::bad_host));
+  CHECK(routed(*any, "/q", "GET", "Good.Host:80") == 1);
   CHECK(t->rule_count() == 0);
 }
 

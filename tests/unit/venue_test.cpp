@@ -163,9 +163,9 @@ TEST_CASE("least_latency prefers the faster of two candidates", "[venue]") {
   // No samples yet: every venue counts as 0 ns, choice by draw order.
   CHECK(s->pick("", 0, 0).ok);
   for (int i = 0; i < 10; ++i) {
-    s->record_latency(0, 900);
-    s->record_latency(1, 100);
-    s->record_latency(2, 500);
+    s->record_latency(0, 900, 0);
+    s->record_latency(1, 100, 0);
+    s->record_latency(2, 500, 0);
   }
   std::uint64_t counts[3] = {};
   for (std::uint64_t nonce = 0; nonce < 30000; ++nonce) {
@@ -190,13 +190,49 @@ TEST_CASE("latency EWMA: first sample, then alpha-weighted", "[venue]") {
   o.latency_alpha = 0.25;
   auto s = make(plain(2), o);
   CHECK(s->stats(0, 0).latency_ewma_ns == -1.0);
-  CHECK(s->record_latency(0, 1000));
-  CHECK(s->stats(0, 0).latency_ewma_ns == 1000.0);
-  CHECK(s->record_latency(0, 2000));
-  CHECK(s->stats(0, 0).latency_ewma_ns == 1250.0);
-  CHECK(s->stats(0, 0).latency_samples == 2);
-  CHECK_FALSE(s->record_latency(2, 1));
+  CHECK(s->record_latency(0, 1000, 5));
+  CHECK(s->stats(0, 5).latency_ewma_ns == 1000.0);
+  CHECK(s->record_latency(0, 2000, 5));
+  CHECK(s->stats(0, 5).latency_ewma_ns == 1250.0);
+  CHECK(s->stats(0, 5).latency_samples == 2);
+  CHECK_FALSE(s->record_latency(2, 1, 5));
   CHECK(s->stats(9, 0).venue_id == 0);
+}
+
+TEST_CASE("an idle latency estimate decays so a slow venue is tried again", "[venue]") {
+  venue_set_options o;
+  o.strategy = venue_strategy::least_latency;
+  o.latency_alpha = 0.5;
+  o.latency_decay_ns = 1000 * ms;
+  auto s = make(plain(2), o);
+  const std::uint64_t t0 = 100 * ms;
+  s->record_latency(0, 5000, t0);  // slow
+  s->record_latency(1, 1000, t0);  // fast
+  for (std::uint64_t nonce = 0; nonce < 100; ++nonce) CHECK(s->pick("", nonce, t0).index == 1);
+  // Venue 1 keeps getting samples every 100 ms, venue 0 none: after 3 s
+  // venue 0's estimate is 5000 * e^-3 = 249 ns, below venue 1's.
+  const std::uint64_t t1 = t0 + 3000 * ms;
+  for (std::uint64_t t = t0 + 100 * ms; t <= t1; t += 100 * ms) s->record_latency(1, 1000, t);
+  const double fast = s->stats(1, t1).latency_ewma_ns;
+  CHECK(s->stats(0, t1).latency_ewma_ns == Approx(5000 * std::exp(-3.0)).epsilon(1e-9));
+  // Steady state of e = 0.5 * e * e^-0.1 + 500: the estimate stays near 1000.
+  CHECK(fast == Approx(500 / (1 - 0.5 * std::exp(-0.1))).epsilon(1e-3));
+  CHECK(s->pick("", 1, t1).index == 0);
+  // A new sample folds into the decayed estimate: 249 + 0.5 * (5000 - 249).
+  s->record_latency(0, 5000, t1);
+  CHECK(s->stats(0, t1).latency_ewma_ns ==
+        Approx(5000 * std::exp(-3.0) + 0.5 * (5000 - 5000 * std::exp(-3.0))).epsilon(1e-9));
+  CHECK(s->pick("", 1, t1).index == 1);
+  // Short idle times use the first-order term: within 0.2% of e^-x.
+  const std::uint64_t t2 = t1 + 50 * ms;
+  CHECK(s->stats(1, t2).latency_ewma_ns == Approx(fast * std::exp(-0.05)).epsilon(0.002));
+  // Without decay the estimate stays.
+  o.latency_decay_ns = 0;
+  auto fixed = make(plain(1), o);
+  fixed->record_latency(0, 700, 0);
+  CHECK(fixed->stats(0, 1'000'000 * ms).latency_ewma_ns == 700.0);
+  o.latency_decay_ns = (std::uint64_t{1} << 62) + 1;
+  CHECK_FALSE(venue_set::create(plain(1), o).ok());
 }
 
 TEST_CASE("sticky picks keep a key's venue and move only the keys of a venue that leaves",
@@ -294,6 +330,7 @@ TEST_CASE("route() matches, then picks from the route's venue set", "[venue][rou
   CHECK(d2.match.ok());
   CHECK(d2.match.venue_set == tollgate::no_venue_set);
   CHECK_FALSE(d2.venue.ok);
+  CHECK(d2.venue.reason == venue_reason::no_venue_set);
   auto bad = tollgate::route_table::build({orders}, {nullptr});
   CHECK_FALSE(bad.ok());
 }

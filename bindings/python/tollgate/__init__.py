@@ -7,7 +7,13 @@ API mode. It offers:
   shadow mode, a run-time multiplier and batch decisions
   (:meth:`Limiter.acquire_many`);
 * :class:`Breaker` - a circuit breaker with a bulkhead, forced states,
-  state-change events and a ``with breaker.call():`` form.
+  state-change events and a ``with breaker.call():`` form;
+* :class:`RouteTable`, :class:`Router` - compiled route tables (method, host,
+  path and header rules with a documented precedence and path
+  normalisation), published atomically while other threads match
+  (:meth:`Router.match_many`, :meth:`Router.route`);
+* :class:`VenueSet` - weighted, least-latency or sticky venue selection that
+  skips venues whose :class:`Breaker` would reject; :func:`normalize_path`.
 
 Time is monotonic nanoseconds. Every decision method takes an optional
 ``now_ns``; without it the library's clock (:func:`now_ns`) is read.
@@ -49,8 +55,31 @@ from .limiter import (
     Reservation,
     Tier,
 )
+from .router import (
+    MAX_REQUEST_HEADERS,
+    MAX_ROUTE_PARAMS,
+    HeaderOp,
+    HeaderPredicate,
+    InvalidRouteBuildError,
+    PathRefusedError,
+    Request,
+    RouteBuildError,
+    RouteDecision,
+    RouteMatch,
+    Router,
+    RouteStatus,
+    RouteTable,
+    Rule,
+    Venue,
+    VenuePick,
+    VenueReason,
+    VenueSet,
+    VenueStats,
+    VenueStrategy,
+    normalize_path,
+)
 
-__version__ = "0.1.0"
+__version__ = "0.2.0"
 
 #: TG_VERSION_NUMBER of the header this binding was compiled against.
 HEADER_VERSION_NUMBER: int = _lib_native.TG_VERSION_NUMBER
@@ -64,24 +93,45 @@ __all__ = [
     "BreakerStats",
     "Event",
     "HEADER_VERSION_NUMBER",
+    "HeaderOp",
+    "HeaderPredicate",
     "InvalidArgumentError",
+    "InvalidRouteBuildError",
     "LIBRARY_VERSION",
     "LimitBatch",
     "LimitDecision",
     "LimitReason",
     "Limiter",
     "LimiterStats",
+    "MAX_REQUEST_HEADERS",
+    "MAX_ROUTE_PARAMS",
     "NotFoundError",
     "Outcome",
     "PackedKeys",
+    "PathRefusedError",
     "Permit",
     "PermitBatch",
     "RETRY_NEVER",
+    "Request",
     "Reservation",
+    "RouteBuildError",
+    "RouteDecision",
+    "RouteMatch",
+    "RouteStatus",
+    "RouteTable",
+    "Router",
+    "Rule",
     "StateError",
     "Tier",
     "TollgateError",
+    "Venue",
+    "VenuePick",
+    "VenueReason",
+    "VenueSet",
+    "VenueStats",
+    "VenueStrategy",
     "WindowType",
+    "normalize_path",
     "now_ns",
     "status_str",
 ]
