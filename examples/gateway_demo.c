@@ -1,12 +1,15 @@
 /*
  * gateway_demo - a small order-server host driving tollgate through its C ABI.
  *
- * The host owns the loop and the clock; tollgate only decides. Three accounts
- * in two tiers share a global limit; every order to the venue passes the
- * venue's circuit breaker. For two seconds of simulated time orders arrive
- * every 250 us; between 0.5 s and 0.9 s the venue fails most calls, the
- * breaker opens, probes, and closes again once the venue recovers. The demo
- * prints the state changes as they happen and a summary of every decision.
+ * The host owns the loop and the clock; tollgate only decides. Every request
+ * is routed first (a route table: new orders go to a venue set of two
+ * venues, each behind its own circuit breaker; a path spelled to slip past
+ * the router is refused). Three accounts in two tiers share a global limit.
+ * For two seconds of simulated time orders arrive every 250 us; between
+ * 0.5 s and 0.9 s venue XNAS rejects most orders: its breaker opens, the
+ * router sends every order to XNYS while it is open, XNAS gets its probes
+ * when the open period ends, and its breaker closes once it recovers. The demo prints the state
+ * changes as they happen and a summary of every decision.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -38,12 +41,14 @@ static int check(int rc, const char* what, const tg_error* err) {
   return rc;
 }
 
-/* The venue: fails 80% of calls between 500 ms and 900 ms. */
-static int venue_call(uint64_t now, unsigned* seed, uint64_t* latency) {
+/* The venues: between 500 ms and 900 ms XNAS (0) rejects 80% of orders, and
+ * rejects them fast, so its latency does not give it away: only its breaker
+ * can. */
+static int venue_call(uint32_t venue, uint64_t now, unsigned* seed, uint64_t* latency) {
   *seed = *seed * 1103515245u + 12345u;
   const unsigned roll = (*seed >> 16) % 100;
-  const int degraded = now >= 500 * MS && now < 900 * MS;
-  *latency = (uint64_t)(degraded ? 40 : 2) * 1000u * (1 + roll % 5);
+  const int degraded = venue == 0 && now >= 500 * MS && now < 900 * MS;
+  *latency = (uint64_t)2000u * (1 + roll % 5);
   return degraded && roll < 80 ? TG_OUTCOME_FAILURE : TG_OUTCOME_SUCCESS;
 }
 
@@ -86,26 +91,95 @@ int main(void) {
   bopts.max_open_ns = 400 * MS;
   bopts.half_open_probes = 3;
   bopts.max_in_flight = 64;
-  tg_breaker* venue = NULL;
-  if (check(tg_breaker_new(&bopts, &venue, &err), "tg_breaker_new", &err)) return 1;
-  char venue_name[] = "XNAS";
-  tg_breaker_set_event_callback(venue, on_breaker_event, venue_name);
+  static char venue_names[2][5] = {"XNAS", "XNYS"};
+  tg_breaker* breakers[2] = {NULL, NULL};
+  tg_venue venues[2];
+  for (uint32_t v = 0; v < 2; ++v) {
+    if (check(tg_breaker_new(&bopts, &breakers[v], &err), "tg_breaker_new", &err)) return 1;
+    tg_breaker_set_event_callback(breakers[v], on_breaker_event, venue_names[v]);
+    venues[v].venue_id = 100 + v;
+    venues[v].weight = 1;
+    venues[v].breaker = breakers[v];
+  }
+
+  /* New orders go to the faster of the two venues (least latency) among
+   * those whose breaker admits; the latency estimate of a venue that gets no
+   * orders decays (100 ms here), so a venue that was slow is tried again. */
+  tg_venue_set_options vopts;
+  tg_venue_set_options_init(&vopts);
+  vopts.strategy = TG_VENUE_LEAST_LATENCY;
+  vopts.venues = venues;
+  vopts.venue_count = 2;
+  vopts.latency_decay_ns = 100 * MS;
+  tg_venue_set* venue_set = NULL;
+  if (check(tg_venue_set_new(&vopts, &venue_set, &err), "tg_venue_set_new", &err)) return 1;
+
+  tg_route_rule rules[3];
+  for (int r = 0; r < 3; ++r) tg_route_rule_init(&rules[r]);
+  rules[0].route_id = 1; /* new orders: to a venue */
+  rules[0].methods = "POST";
+  rules[0].path = "/v1/orders";
+  rules[0].venue_set = 0;
+  rules[1].route_id = 2; /* cancels: to the order management system */
+  rules[1].methods = "DELETE";
+  rules[1].path = "/v1/orders/{id}";
+  rules[1].target = 7;
+  rules[2].route_id = 3; /* the admin API, internal hosts only */
+  rules[2].host = "*.internal";
+  rules[2].path = "/admin";
+  rules[2].path_kind = TG_PATH_PREFIX;
+  tg_route_table_options topts;
+  tg_route_table_options_init(&topts);
+  topts.rules = rules;
+  topts.rule_count = 3;
+  topts.venue_sets = &venue_set;
+  topts.venue_set_count = 1;
+  tg_route_table* table = NULL;
+  size_t bad_rule = 0;
+  if (check(tg_route_table_new(&topts, &table, &bad_rule, &err), "tg_route_table_new", &err)) {
+    return 1;
+  }
+  tg_router* router = NULL;
+  if (check(tg_router_new(table, &router, &err), "tg_router_new", &err)) return 1;
+  /* The router holds the table, which holds the set, which holds the
+   * breakers; the host keeps its own handles to the set (to report
+   * latencies) and breakers (to record outcomes). */
+  tg_route_table_free(table);
 
   struct account {
     const char* id;
     uint32_t tier;
-    uint64_t sent, limited, parent_limited, breaker_rejected;
-  } accts[] = {{"ACC-RETAIL-1", 0, 0, 0, 0, 0},
-               {"ACC-RETAIL-2", 0, 0, 0, 0, 0},
-               {"ACC-PRO-1", 1, 0, 0, 0, 0}};
+    uint64_t sent, limited, parent_limited, breaker_rejected, refused;
+  } accts[] = {{"ACC-RETAIL-1", 0, 0, 0, 0, 0, 0},
+               {"ACC-RETAIL-2", 0, 0, 0, 0, 0, 0},
+               {"ACC-PRO-1", 1, 0, 0, 0, 0, 0}};
   const size_t n_accts = sizeof accts / sizeof accts[0];
-  uint64_t failures = 0, successes = 0, max_retry_ns = 0;
+  uint64_t failures = 0, successes = 0, max_retry_ns = 0, sent_to[2] = {0, 0};
+  uint64_t degraded_sent_to[2] = {0, 0};
   unsigned seed = 42;
 
   printf("simulating 2 s of order flow (an order every 250 us, round-robin over %zu accounts)\n",
          n_accts);
   for (uint64_t now = 0, i = 0; now < 2000 * MS; now += 250000, ++i) {
     struct account* a = &accts[i % n_accts];
+    /* Most orders spell the path plainly; some differently (same route);
+     * a few try an encoded slash, which the router refuses. */
+    const char* path = i % 97 == 0 ? "//v1/./orders/" : "/v1/orders";
+    if (i % 1000 == 999) path = "/v1/orders%2F..%2F..%2Fadmin";
+    tg_route_request req;
+    memset(&req, 0, sizeof req);
+    req.method = "POST";
+    req.method_len = 4;
+    req.host = "gw.example.com:443";
+    req.host_len = strlen(req.host);
+    req.path = path;
+    req.path_len = strlen(path);
+    tg_route_decision route;
+    if (tg_router_route(router, &req, a->id, strlen(a->id), i, now, &route) != TG_OK) return 1;
+    if (route.match.status != TG_ROUTE_MATCHED) {
+      a->refused++;
+      continue;
+    }
     tg_limit_decision d;
     tg_reservation res;
     if (tg_limiter_reserve(accounts, a->id, strlen(a->id), a->tier, 1, now, &res, &d) != TG_OK) {
@@ -120,8 +194,14 @@ int main(void) {
       if (d.retry_after_ns > max_retry_ns) max_retry_ns = d.retry_after_ns;
       continue;
     }
+    if (!route.venue.ok) { /* no venue admits: the order is not sent */
+      tg_limiter_cancel(accounts, &res, now);
+      a->breaker_rejected++;
+      continue;
+    }
+    const uint32_t v = route.venue.index;
     tg_breaker_permit p;
-    tg_breaker_acquire(venue, now, &p);
+    tg_breaker_acquire(breakers[v], now, &p);
     if (!p.allowed) {
       /* The order is not sent: give its rate-limit tokens back. */
       tg_limiter_cancel(accounts, &res, now);
@@ -129,8 +209,11 @@ int main(void) {
       continue;
     }
     uint64_t latency = 0;
-    const int outcome = venue_call(now, &seed, &latency);
-    tg_breaker_record(venue, &p, outcome, latency, now + latency);
+    const int outcome = venue_call(v, now, &seed, &latency);
+    tg_breaker_record(breakers[v], &p, outcome, latency, now + latency);
+    tg_venue_set_record_latency(venue_set, v, latency, now + latency);
+    sent_to[v]++;
+    if (now >= 500 * MS && now < 900 * MS) degraded_sent_to[v]++;
     if (outcome == TG_OUTCOME_FAILURE) {
       failures++;
     } else {
@@ -139,27 +222,37 @@ int main(void) {
     a->sent++;
   }
 
-  printf("\n%-14s %-7s %8s %14s %14s %16s\n", "account", "tier", "sent", "rate-limited",
-         "global-limited", "breaker-blocked");
+  printf("\n%-14s %-7s %8s %14s %14s %16s %8s\n", "account", "tier", "sent", "rate-limited",
+         "global-limited", "breaker-blocked", "refused");
   for (size_t k = 0; k < n_accts; ++k) {
-    printf("%-14s %-7s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 " %16" PRIu64 "\n", accts[k].id,
-           tiers[accts[k].tier].name, accts[k].sent, accts[k].limited, accts[k].parent_limited,
-           accts[k].breaker_rejected);
+    printf("%-14s %-7s %8" PRIu64 " %14" PRIu64 " %14" PRIu64 " %16" PRIu64 " %8" PRIu64 "\n",
+           accts[k].id, tiers[accts[k].tier].name, accts[k].sent, accts[k].limited,
+           accts[k].parent_limited, accts[k].breaker_rejected, accts[k].refused);
   }
   tg_limiter_stats ls;
-  tg_breaker_stats bs;
   tg_limiter_stats_get(accounts, &ls);
-  tg_breaker_stats_get(venue, 2000 * MS, &bs);
-  int state = 0;
-  tg_breaker_state(venue, &state);
   printf("\nlimiter: %" PRIu64 " admitted, %" PRIu64 " rejected, %" PRIu64
          " reservations given back, %" PRIu64 " keys; longest retry-after %.2f ms\n",
          ls.admitted, ls.rejected, ls.cancelled, ls.keys, (double)max_retry_ns / 1e6);
-  printf("venue XNAS: %" PRIu64 " ok, %" PRIu64 " failed, %" PRIu64
-         " rejected by the breaker, %" PRIu64 " state changes, now %s, %u in flight\n",
-         successes, failures, bs.rejected, bs.transitions, state_name(state), bs.in_flight);
+  printf("orders: %" PRIu64 " ok, %" PRIu64 " failed\n", successes, failures);
+  int all_closed = 1;
+  for (uint32_t v = 0; v < 2; ++v) {
+    tg_breaker_stats bs;
+    tg_venue_stats vs;
+    int state = 0;
+    tg_breaker_stats_get(breakers[v], 2000 * MS, &bs);
+    tg_breaker_state(breakers[v], &state);
+    tg_venue_set_stats(venue_set, v, 2000 * MS, &vs);
+    printf("venue %s: %" PRIu64 " orders (%" PRIu64 " while XNAS was degraded), %" PRIu64
+           " rejected by its breaker, %" PRIu64 " state changes, now %s; latency EWMA %.1f us\n",
+           venue_names[v], sent_to[v], degraded_sent_to[v], bs.rejected, bs.transitions,
+           state_name(state), vs.latency_ewma_ns / 1e3);
+    if (state != TG_BREAKER_CLOSED) all_closed = 0;
+  }
 
-  tg_breaker_free(venue);
+  tg_router_free(router);
+  tg_venue_set_free(venue_set);
+  for (uint32_t v = 0; v < 2; ++v) tg_breaker_free(breakers[v]);
   tg_limiter_free(accounts);
-  return state == TG_BREAKER_CLOSED ? 0 : 1;
+  return all_closed ? 0 : 1;
 }

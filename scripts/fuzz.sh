@@ -25,9 +25,11 @@ fi
 cmake --build "$build" -j "${TOLLGATE_JOBS:-$(nproc)}" --target "fuzz_$target"
 work=$build/corpus-$target
 mkdir -p "$work"
-dict=()
-[ -f "tests/fuzz/$target.dict" ] && dict=(-dict="tests/fuzz/$target.dict")
+args=(-max_total_time="$seconds" -print_final_stats=1)
+[ -f "tests/fuzz/$target.dict" ] && args+=(-dict="../../tests/fuzz/$target.dict")
+# With more than one job libFuzzer writes each job's log to fuzz-<n>.log.
+jobs=${FUZZ_JOBS:-1}
+[ "$jobs" -gt 1 ] && args+=(-jobs="$jobs" -workers="$jobs")
 cd "$build"
-"./tests/fuzz/fuzz_$target" "${dict[@]/#-dict=/-dict=../../}" -max_total_time="$seconds" \
-  -jobs="${FUZZ_JOBS:-1}" -workers="${FUZZ_JOBS:-1}" -print_final_stats=1 \
-  "corpus-$target" "../../$corpus" 2>&1 | tee "fuzz-$target.log" | tail -25
+"./tests/fuzz/fuzz_$target" "${args[@]}" "corpus-$target" "../../$corpus" 2>&1 |
+  tee "fuzz-$target.log" | tail -25
