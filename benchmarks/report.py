@@ -39,6 +39,21 @@ OPERATIONS = {
     "capi/breaker_acquire_record/single": "C ABI `tg_breaker_acquire` + `tg_breaker_record`",
     "capi/breaker_acquire_record_many":
         "C ABI `tg_breaker_acquire_many` + `_record_many` x1000, per decision",
+    "router/match/10/static": "route match, 10 routes, static paths",
+    "router/match/10/param": "route match, 10 routes, parametric paths",
+    "router/match/10/escaped": "route match, 10 routes, paths with %XX, // and .",
+    "router/match/200/static": "route match, 200 routes, static paths",
+    "router/match/200/param": "route match, 200 routes, parametric paths",
+    "router/match/200/escaped": "route match, 200 routes, paths with %XX, // and .",
+    "router/match/5000/static": "route match, 5000 routes, static paths",
+    "router/match/5000/param": "route match, 5000 routes, parametric paths",
+    "router/match/5000/escaped": "route match, 5000 routes, paths with %XX, // and .",
+    "router/rcu_match/10/param": "route match through the RCU router, 10 routes",
+    "router/rcu_match/200/param": "route match through the RCU router, 200 routes",
+    "router/rcu_match/5000/param": "route match through the RCU router, 5000 routes",
+    "venue/pick/8/weighted": "venue pick among 8, weighted",
+    "venue/pick/8/least_latency": "venue pick among 8, least latency (p2c)",
+    "venue/pick/8/sticky": "venue pick among 8, sticky (rendezvous)",
 }
 
 BASELINES = {
@@ -49,6 +64,7 @@ BASELINES = {
     "mutex_breaker": "std::mutex count-window breaker (C++)",
     "cxx_core": "tollgate C++ core, direct call (no ABI)",
     "capi_single": "C ABI, one call per decision",
+    "r3": "r3 (libr3 C router, no captures)",
 }
 
 CALLGRIND_PAIRS = [
@@ -59,6 +75,8 @@ CALLGRIND_PAIRS = [
     ("breaker_bulkhead", "breaker acquire + record, bulkhead", ["mutex_breaker_bulkhead"]),
     ("capi_limiter", "C ABI tg_limiter_acquire, 1 key", ["limiter_one_key"]),
     ("capi_breaker", "C ABI tg_breaker_acquire + record", ["breaker_closed"]),
+    ("route_200_param", "route match, 200 routes, parametric", ["r3_200_param"]),
+    ("route_200_static", "route match, 200 routes, static", ["r3_200_static"]),
 ]
 
 CALLGRIND_LABELS = {
@@ -69,6 +87,8 @@ CALLGRIND_LABELS = {
     "mutex_breaker_bulkhead": "std::mutex breaker + bulkhead",
     "limiter_one_key": "C++ core call",
     "breaker_closed": "C++ core call",
+    "r3_200_param": "r3",
+    "r3_200_static": "r3",
 }
 
 
@@ -89,7 +109,7 @@ def split_name(run_name):
 def load(results_dir):
     medians = {}  # (op, threads) -> {impl: entry}
     reps = {}  # (op, threads) -> {impl: {rep index: ns}}
-    for part in ("limiter", "breaker", "capi"):
+    for part in ("limiter", "breaker", "capi", "router"):
         path = os.path.join(results_dir, part + ".json")
         if not os.path.exists(path):
             continue
@@ -135,6 +155,8 @@ def comparison_table(medians, reps, prefix):
         op, threads = key
         t_ns = per_decision_ns(impls["tollgate"])
         label = "%s, %s" % (OPERATIONS.get(op, op), thread_label(threads))
+        if len(impls) == 1:
+            rows.append("| %s | %s | (no peer for this case) | | | |" % (label, fmt_ns(t_ns)))
         for impl in sorted(i for i in impls if i != "tollgate"):
             b_ns = per_decision_ns(impls[impl])
             t_reps = reps.get(key, {}).get("tollgate", {})
@@ -272,6 +294,8 @@ def main():
         "### Limiter\n\n" + comparison_table(medians, reps, "limiter/"),
         "### Breaker\n\n" + comparison_table(medians, reps, "breaker/"),
         "### C ABI\n\n" + comparison_table(medians, reps, "capi/"),
+        "### Router and venue selection\n\n" + comparison_table(medians, reps, "router/")
+        + "\n" + "\n".join(comparison_table(medians, reps, "venue/").split("\n")[2:]),
         "### Instructions per decision (callgrind, N = 1e6 minus N = 0)\n\n"
         + callgrind_table(results_dir),
         "### Counters (medians)\n\n" + counters_table(medians),

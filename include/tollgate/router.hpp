@@ -181,7 +181,28 @@ struct path_segment {
   std::uint32_t len;
   std::uint32_t raw_off;  // the raw spelling in the caller's path
   std::uint32_t raw_len;
+  std::uint64_t head;  // segment_head(text, len)
 };
+
+// The first min(8, n) bytes of p (n >= 1) as one word. For n <= 8, equal
+// words and equal lengths mean equal bytes (every byte of 1..7 is read), so
+// most label comparisons are one integer compare.
+[[gnu::always_inline]] inline std::uint64_t segment_head(const char* p, std::size_t n) noexcept {
+  const auto* u = reinterpret_cast<const unsigned char*>(p);
+  std::uint64_t w;
+  if (n >= 8) {
+    std::memcpy(&w, u, 8);
+  } else if (n >= 4) {
+    std::uint32_t lo, hi;
+    std::memcpy(&lo, u, 4);
+    std::memcpy(&hi, u + n - 4, 4);
+    w = (static_cast<std::uint64_t>(hi) << 32) | lo;
+  } else {
+    w = (static_cast<std::uint64_t>(u[0]) << 16) | (static_cast<std::uint64_t>(u[n >> 1]) << 8) |
+        u[n - 1];
+  }
+  return w;
+}
 
 inline int hex_value(unsigned char c) noexcept {
   if (c >= '0' && c <= '9') return c - '0';
@@ -240,44 +261,58 @@ inline bool same_bytes(const char* a, const char* b, std::size_t n) noexcept {
   return load_le64(x + n - 8) == load_le64(y + n - 8);
 }
 
-// Appends segment p[start, end) in normal form: decoded into buf when
-// escaped, dropped when ".", popping the previous one when "..".
-inline route_status push_segment(const char* p, std::size_t start, std::size_t end, bool escaped,
-                                 path_segment* segs, std::uint32_t& count, char* buf,
-                                 std::size_t& used) noexcept {
-  const char* text = p + start;
-  std::size_t len = end - start;
-  if (escaped) {
-    char* out = buf + used;
-    std::size_t w = 0;
-    for (std::size_t j = start; j < end; ++j) {
-      auto c = static_cast<unsigned char>(p[j]);
-      if (c == '%') {
-        if (j + 2 >= end) return route_status::bad_encoding;  // needs two hex digits
-        const int hi = hex_value(static_cast<unsigned char>(p[j + 1]));
-        const int lo = hex_value(static_cast<unsigned char>(p[j + 2]));
-        if (hi < 0 || lo < 0) return route_status::bad_encoding;
-        c = static_cast<unsigned char>(hi * 16 + lo);
-        if (c == '/' || c == '\\') return route_status::ambiguous_separator;
-        if (c < 0x20 || c == 0x7f) return route_status::bad_encoding;
-        j += 2;
-      }
-      out[w++] = static_cast<char>(c);
-    }
-    text = out;
-    len = w;
-    used += w;
-  }
-  if (len == 1 && text[0] == '.') return route_status::matched;
-  if (len == 2 && text[0] == '.' && text[1] == '.') {
-    if (count > 0) --count;
+// Appends a decoded segment of normal form: dropped when ".", popping the
+// previous one when "..".
+[[gnu::always_inline]] inline route_status keep_segment(const char* text, std::size_t len,
+                                                        std::size_t start, std::size_t end,
+                                                        path_segment* segs,
+                                                        std::uint32_t& count) noexcept {
+  if (text[0] == '.' && (len == 1 || (len == 2 && text[1] == '.'))) {
+    if (len == 2 && count > 0) --count;
     return route_status::matched;
   }
   if (count == max_segments) return route_status::path_too_deep;
   segs[count++] =
       path_segment{text, static_cast<std::uint32_t>(len), static_cast<std::uint32_t>(start),
-                   static_cast<std::uint32_t>(end - start)};
+                   static_cast<std::uint32_t>(end - start), segment_head(text, len)};
   return route_status::matched;
+}
+
+// The same for a segment with %XX escapes, decoded into buf + used.
+[[gnu::noinline]] inline route_status push_escaped_segment(const char* p, std::size_t start,
+                                                           std::size_t end, path_segment* segs,
+                                                           std::uint32_t& count, char* buf,
+                                                           std::size_t& used) noexcept {
+  char* out = buf + used;
+  std::size_t w = 0;
+  for (std::size_t j = start; j < end; ++j) {
+    auto c = static_cast<unsigned char>(p[j]);
+    if (c == '%') {
+      if (j + 2 >= end) return route_status::bad_encoding;  // needs two hex digits
+      const int hi = hex_value(static_cast<unsigned char>(p[j + 1]));
+      const int lo = hex_value(static_cast<unsigned char>(p[j + 2]));
+      if (hi < 0 || lo < 0) return route_status::bad_encoding;
+      c = static_cast<unsigned char>(hi * 16 + lo);
+      if (c == '/' || c == '\\') return route_status::ambiguous_separator;
+      if (c < 0x20 || c == 0x7f) return route_status::bad_encoding;
+      j += 2;
+    }
+    out[w++] = static_cast<char>(c);
+  }
+  used += w;
+  return keep_segment(out, w, start, end, segs, count);
+}
+
+// The bits of special_bytes for p[base, n), fewer than 16 bytes, without
+// reading outside p[0, n).
+inline std::uint32_t special_tail(const char* p, std::size_t base, std::size_t n) noexcept {
+  const std::size_t rem = n - base;
+  if (n >= 16) return special_bytes(p + n - 16) >> (16 - rem);  // overlapping load
+  std::uint32_t bits = 0;
+  for (std::size_t i = 0; i < rem; ++i) {
+    if (path_class.c[static_cast<unsigned char>(p[base + i])] != pc_plain) bits |= 1u << i;
+  }
+  return bits;
 }
 
 // Splits a path into its normal-form segments in one pass that visits only
@@ -295,21 +330,16 @@ inline route_status split_path(std::string_view raw, path_segment* segs, std::ui
   bool escaped = false;
   std::size_t end = n;
   for (std::size_t base = 0; base < n && end == n; base += 16) {
-    std::uint32_t bits;
-    if (base + 16 <= n) {
-      bits = special_bytes(p + base);
-    } else {
-      char tail[16];
-      std::memset(tail, 'a', sizeof tail);
-      std::memcpy(tail, p + base, n - base);
-      bits = special_bytes(tail);
-    }
+    const std::uint32_t chunk = base + 16 <= n ? special_bytes(p + base) : special_tail(p, base, n);
+    std::uint32_t bits = chunk;
     for (; bits != 0; bits &= bits - 1) {
       const std::size_t at = base + static_cast<std::size_t>(__builtin_ctz(bits));
       switch (path_class.c[static_cast<unsigned char>(p[at])]) {
         case pc_slash:
           if (at > seg) {
-            const route_status st = push_segment(p, seg, at, escaped, segs, count, buf, used);
+            const route_status st = escaped
+                                        ? push_escaped_segment(p, seg, at, segs, count, buf, used)
+                                        : keep_segment(p + seg, at - seg, seg, at, segs, count);
             if (st != route_status::matched) return st;
           }
           seg = at + 1;
@@ -333,8 +363,9 @@ inline route_status split_path(std::string_view raw, path_segment* segs, std::ui
   }
   // Ran into the byte limit rather than the end or a '?' / '#'.
   if (end == n && n > max_path_bytes) return route_status::path_too_long;
-  if (end > seg) return push_segment(p, seg, end, escaped, segs, count, buf, used);
-  return route_status::matched;
+  if (end <= seg) return route_status::matched;
+  return escaped ? push_escaped_segment(p, seg, end, segs, count, buf, used)
+                 : keep_segment(p + seg, end - seg, seg, end, segs, count);
 }
 
 // RFC 3986 pchar minus '%': written as is in the normal form.
@@ -547,12 +578,19 @@ class route_table {
   };
   struct edge {
     std::string_view label;  // into labels_
-    std::uint64_t hash;      // hash_bytes(label, edge_seed)
+    std::uint64_t head;      // segment_head(label)
     std::uint32_t child;
   };
-  // Fixed: labels come from the rules, and a probe ends at the first empty
-  // slot of a table at most half full, so no request can lengthen it.
-  static constexpr std::uint64_t edge_seed = 0x7f4a7c159e3779b9ULL;
+  // The hashed-edge slot of a label: a multiply over its head and length.
+  // Labels come from the rules and a probe ends at the first empty slot of
+  // a table at most half full, so no request can lengthen a probe.
+  static std::uint64_t edge_slot(std::uint64_t head, std::size_t len) noexcept {
+    return detail::fold_mul(head ^ (len * 0x9e3779b97f4a7c15ULL), 0xd6e8feb86659fd93ULL);
+  }
+  static bool edge_is(const edge& e, const detail::path_segment& s) noexcept {
+    return e.head == s.head && e.label.size() == s.len &&
+           (s.len <= 8 || detail::same_bytes(e.label.data() + 8, s.text + 8, s.len - 8));
+  }
   struct compiled_rule {
     std::uint32_t route_id, target, venue_set;
     std::uint32_t method_mask;  // 0: any
@@ -585,33 +623,31 @@ class route_table {
   route_table() = default;
 
   std::uint32_t method_bit(std::string_view m) const noexcept {
+    if (m.empty() || m.size() > 32) return 0;
+    const std::uint64_t h = detail::segment_head(m.data(), m.size());
     for (std::size_t i = 0; i < methods_.size(); ++i) {
-      if (methods_[i] == m) return std::uint32_t{1} << i;
+      if (method_heads_[i] == h && methods_[i].size() == m.size() &&
+          (m.size() <= 8 ||
+           detail::same_bytes(methods_[i].data() + 8, m.data() + 8, m.size() - 8))) {
+        return std::uint32_t{1} << i;
+      }
     }
     return 0;
   }
 
-  std::uint32_t find_edge(const node& nd, const detail::path_segment& s) const noexcept {
+  [[gnu::always_inline]] std::uint32_t find_edge(const node& nd,
+                                                 const detail::path_segment& s) const noexcept {
     if (nd.edge_count > big_node) {
-      const std::uint64_t h = detail::hash_bytes(s.text, s.len, edge_seed);
       const std::uint32_t* slots = slots_.data() + nd.slot_first;
-      for (std::uint64_t i = h & nd.slot_mask;; i = (i + 1) & nd.slot_mask) {
+      for (std::uint64_t i = edge_slot(s.head, s.len) & nd.slot_mask;; i = (i + 1) & nd.slot_mask) {
         const std::uint32_t e = slots[i];
         if (e == npos) return npos;
-        const edge& ed = edges_[e];
-        if (ed.hash == h && ed.label.size() == s.len &&
-            detail::same_bytes(ed.label.data(), s.text, s.len)) {
-          return ed.child;
-        }
+        if (edge_is(edges_[e], s)) return edges_[e].child;
       }
     }
     const edge* e = edges_.data() + nd.first_edge;
     for (std::uint32_t k = 0; k < nd.edge_count; ++k) {
-      // Segments are never empty: the first byte rejects most edges.
-      if (e[k].label.size() == s.len && e[k].label[0] == s.text[0] &&
-          detail::same_bytes(e[k].label.data(), s.text, s.len)) {
-        return e[k].child;
-      }
+      if (edge_is(e[k], s)) return e[k].child;
     }
     return npos;
   }
@@ -900,6 +936,7 @@ class route_table {
             return {rule_error(i, "more than 32 distinct methods in one table"), i};
           }
           it = methods_.insert(methods_.end(), m);
+          method_heads_.push_back(detail::segment_head(m.data(), m.size()));
         }
         cr.method_mask |= std::uint32_t{1} << (it - methods_.begin());
       }
@@ -1014,7 +1051,7 @@ class route_table {
         const std::size_t off = labels_.size();
         labels_.append(label);
         edges_.push_back(edge{std::string_view(labels_.data() + off, label.size()),
-                              detail::hash_bytes(label.data(), label.size(), edge_seed), child});
+                              detail::segment_head(label.data(), label.size()), child});
       }
       nd.param_child = b.param;
       auto place = [&](std::vector<std::uint32_t>& v, std::uint32_t& first, std::uint32_t& count) {
@@ -1033,7 +1070,7 @@ class route_table {
         slots_.resize(slots_.size() + cap, npos);
         for (std::uint32_t k = 0; k < nd.edge_count; ++k) {
           const std::uint32_t e = nd.first_edge + k;
-          std::uint64_t i = edges_[e].hash & nd.slot_mask;
+          std::uint64_t i = edge_slot(edges_[e].head, edges_[e].label.size()) & nd.slot_mask;
           while (slots_[nd.slot_first + i] != npos) i = (i + 1) & nd.slot_mask;
           slots_[nd.slot_first + i] = e;
         }
@@ -1063,7 +1100,8 @@ class route_table {
   std::vector<compiled_rule> rules_;
   std::vector<pred> preds_;
   std::vector<std::string> methods_;
-  std::vector<std::uint32_t> groups_;  // host group -> root node
+  std::vector<std::uint64_t> method_heads_;  // segment_head of each method
+  std::vector<std::uint32_t> groups_;        // host group -> root node
   absl::flat_hash_map<std::string, std::uint32_t> exact_hosts_;
   absl::flat_hash_map<std::string, std::uint32_t> wildcard_hosts_;  // ".x.com" -> group
   std::uint32_t any_host_root_ = npos;
@@ -1143,17 +1181,27 @@ class router {
   struct reader_guard {
     explicit reader_guard(const router& r) noexcept {
       const std::uint32_t t = detail::thread_stripe();
-      s = &r.stripes_[t < detail::exclusive_stripes
-                          ? t
-                          : detail::exclusive_stripes + t % detail::shared_stripes];
+      owned = t < detail::exclusive_stripes;
+      s = &r.stripes_[owned ? t : detail::exclusive_stripes + t % detail::shared_stripes];
       parity = r.gen_.load(std::memory_order_relaxed) & 1;
+      // The announcement must be visible before the table pointer is read
+      // (a store-load order): a locked add gives it.
       s->n[parity].fetch_add(1, std::memory_order_seq_cst);
       table = r.cur_.load(std::memory_order_seq_cst);
     }
-    ~reader_guard() { s->n[parity].fetch_sub(1, std::memory_order_release); }
+    ~reader_guard() {
+      std::atomic<std::int64_t>& c = s->n[parity];
+      if (owned) {
+        // Only this thread writes its own stripe: a release store suffices.
+        c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
+      } else {
+        c.fetch_sub(1, std::memory_order_release);
+      }
+    }
     reader_guard(const reader_guard&) = delete;
     reader_guard& operator=(const reader_guard&) = delete;
     stripe* s;
+    bool owned;
     std::uint32_t parity;
     const route_table* table;
   };
