@@ -9,7 +9,9 @@
 //   - a match names a rule of the table, with its route id and target;
 //   - parameters lie inside the caller's path;
 //   - normalize_path is idempotent, and the normal form of a path reaches
-//     the same route as the path itself (no spelling reaches another route);
+//     the same route as the path itself (no spelling reaches another route),
+//     unless the normal form is longer than the path limit, when it must be
+//     refused as too long;
 //   - the same request matched twice gives the same answer.
 // Any violation aborts, which libFuzzer and the replay driver report.
 #include <cstddef>
@@ -138,6 +140,18 @@ void check_request(const tollgate::route_table& t, const std::vector<tollgate::r
   if (path_refused) return;
   if (n > norm.size()) violated("normal form longer than 3x the path", q.path);
   norm.resize(n);
+  if (n > tollgate::detail::max_path_bytes) {
+    // Escaping can make the normal form longer than the request (a raw byte
+    // >= 0x80 becomes %XX). A normal form over the limit is itself refused:
+    // fail closed, never another route.
+    std::size_t ignored = 0;
+    char one[1];
+    if (tollgate::normalize_path(norm, one, sizeof one, ignored) !=
+        tollgate::route_status::path_too_long) {
+      violated("an over-long normal form is not refused as too long", q.path);
+    }
+    return;
+  }
   std::string twice(norm.size() + 2, '\0');
   std::size_t n2 = 0;
   if (tollgate::normalize_path(norm, twice.data(), twice.size(), n2) !=
