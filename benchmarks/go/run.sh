@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Side-by-side benchmarks of the tollgate Go binding and its Go peers
-# (golang.org/x/time/rate, github.com/sony/gobreaker), printed as a markdown
-# table of medians and ratios.
+# (golang.org/x/time/rate, github.com/sony/gobreaker,
+# github.com/julienschmidt/httprouter), printed as a markdown table of
+# medians (ns/op, allocs/op) and ratios.
 #
 #   benchmarks/go/run.sh            # full run: -count 5, -benchtime 1s
 #   benchmarks/go/run.sh --quick    # proves every benchmark runs: -count 1, -benchtime 100x

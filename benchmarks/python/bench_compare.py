@@ -13,6 +13,17 @@ Circuit breaking: tollgate's ``Breaker.acquire`` + ``record`` (single, and
 ``with breaker.call():`` form, against ``pybreaker.CircuitBreaker.call`` on a
 no-op function, in the closed state (the common case).
 
+Routing: tollgate's ``RouteTable.match`` (one call per path) and
+``RouteTable.match_many`` (one call per batch of 1000) against Werkzeug's URL
+routing (``werkzeug.routing.Map`` bound to a ``MapAdapter``, whose ``match``
+is called per path). The table is the 200 generated API routes of the C++
+benchmarks (``benchmarks/route_workload.hpp``: 20 resources x 10 shapes, all
+GET; ``{name}`` becomes Werkzeug's ``<name>``), and the paths are one concrete
+path per rule, repeated and shuffled, split into static and parametric paths.
+Before anything is timed, both sides must route every concrete path to the
+same rule with the same parameters; a shape that Werkzeug routes differently
+would be dropped from both tables (and named in the output).
+
 Method (see shared BENCHMARKING.md): every case runs in the same process on
 the same workload (10,000 keys visited round-robin, limits high enough that
 nothing is rejected, so both sides do the admit path); each pair is measured
@@ -21,7 +32,8 @@ of each side and the median of the per-round ratios (peer / tollgate). The
 peers read the clock themselves, so the main tollgate rows read it too
 (``tg_now_ns`` per call, or once per batch); rows marked "injected now" pass
 a timestamp read once per 1000 decisions, as a host that already has one
-would.
+would. For routing, a "decision" is one match: both sides check every
+match against the expected route, and the routing table reports ns per match.
 
 Usage:
     python benchmarks/python/bench_compare.py            # full run
@@ -32,8 +44,10 @@ from __future__ import annotations
 
 import argparse
 import datetime
+import functools
 import gc
 import platform
+import random
 import statistics
 import sys
 import time
@@ -42,7 +56,7 @@ from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
 import tollgate
-from tollgate import Breaker, Limiter, Outcome, Tier
+from tollgate import Breaker, Limiter, Outcome, RouteTable, Rule, Tier
 
 BATCH = 1000
 N_KEYS = 10_000
@@ -65,7 +79,10 @@ def _chunks(n: int) -> int:
 
 
 def tg_limiter() -> Limiter:
-    return Limiter(Tier("default", RATE, int(RATE)), capacity=4 * N_KEYS)
+    # 16x the keys: a new key is rejected when all 8 of its candidate slots
+    # hold live buckets (no idle one to evict), which at 4x happened to about
+    # 1 fresh limiter in 75 and failed the all-admit workload check.
+    return Limiter(Tier("default", RATE, int(RATE)), capacity=16 * N_KEYS)
 
 
 def tg_single_clock() -> Runner:
@@ -295,6 +312,186 @@ def pybreaker_case() -> Runner:
     return run
 
 
+# -- routing ----------------------------------------------------------------------
+
+# The resources of benchmarks/route_workload.hpp, in its order.
+RESOURCES20 = (
+    "orders", "fills", "accounts", "positions", "instruments", "venues", "quotes",
+    "trades", "risk", "limits", "users", "keys", "sessions", "books",
+    "algos", "allocations", "reports", "audits", "alerts", "configs",
+)
+N_ROUTES = 200
+N_SHAPES = 10
+# Paths per kind: one concrete path per rule, repeated to this length and
+# shuffled (router_bench uses 4096; a multiple of BATCH keeps batches whole).
+ROUTE_RING = 4 * BATCH
+ROUTE_SEED = 42
+
+
+def _generate_routes(n: int) -> List[Tuple[str, str, int]]:
+    """(pattern, concrete path, shape) of the first n rules, as
+    ``tollgate_bench::generate`` makes them; the route id is the position."""
+    out: List[Tuple[str, str, int]] = []
+    for r in range((n + 9) // 10):
+        if len(out) >= n:
+            break
+        res = RESOURCES20[r] if r < 20 else f"{RESOURCES20[r % 20]}{r}"
+        base = "/v1/" + res
+        shapes = [
+            (base, base),
+            (base + "/search", base + "/search"),
+            (base + "/summary", base + "/summary"),
+            (base + "/{id}", base + "/8812734"),
+            (base + "/{id}/history", base + "/8812734/history"),
+            (base + "/{id}/status", base + "/8812734/status"),
+            (base + "/{id}/events/{event}", base + "/8812734/events/ev-19"),
+            ("/v1/by-account/{account}/" + res, "/v1/by-account/ACC-771/" + res),
+            ("/v1/by-account/{account}/" + res + "/{id}",
+             "/v1/by-account/ACC-771/" + res + "/90210"),
+            (base + "-export/{year}/{month}/{file}", base + "-export/2026/11/report.csv"),
+        ]
+        for shape, (pattern, path) in enumerate(shapes):
+            if len(out) == n:
+                break
+            out.append((pattern, path, shape))
+    return out
+
+
+@dataclass
+class RouteWorkload:
+    routes: List[Tuple[int, str, str, int]]  # (route_id, pattern, concrete path, shape) kept
+    dropped_shapes: List[int]  # shapes Werkzeug routed differently (dropped from both)
+    # Per kind ("static", "param"): ROUTE_RING (path, route_id) rows, shuffled.
+    rings: Dict[str, List[Tuple[str, int]]]
+
+
+def tg_route_table(w: RouteWorkload) -> RouteTable:
+    return RouteTable([Rule(rid, pattern, methods=["GET"]) for rid, pattern, _, _ in w.routes])
+
+
+def werkzeug_adapter(w: RouteWorkload):  # -> werkzeug.routing.MapAdapter
+    from werkzeug.routing import Map
+    from werkzeug.routing import Rule as WRule
+
+    rules = [
+        WRule(pattern.replace("{", "<").replace("}", ">"), endpoint=str(rid), methods=["GET"])
+        for rid, pattern, _, _ in w.routes
+    ]
+    return Map(rules).bind("localhost")
+
+
+def _mismatched_shapes(w: RouteWorkload) -> List[int]:
+    """Shapes whose concrete path does not get the same rule and parameters
+    from both sides (and the right rule from each)."""
+    table, adapter = tg_route_table(w), werkzeug_adapter(w)
+    bad = set()
+    for rid, _, path, shape in w.routes:
+        m = table.match(path, "GET")
+        try:
+            endpoint, args = adapter.match(path, "GET")
+        except Exception:  # werkzeug.exceptions.NotFound, MethodNotAllowed, redirects
+            endpoint, args = None, {}
+        wz_params = {k: str(v) for k, v in args.items()}
+        if not (m.ok and m.route_id == rid and endpoint == str(rid) and m.params == wz_params):
+            bad.add(shape)
+    table.close()
+    return sorted(bad)
+
+
+@functools.lru_cache(maxsize=None)
+def route_workload() -> RouteWorkload:
+    """The routing workload, checked on both sides (once per process)."""
+    every = [(i, p, path, shape) for i, (p, path, shape) in enumerate(_generate_routes(N_ROUTES))]
+    w = RouteWorkload(every, [], {})
+    dropped = _mismatched_shapes(w)
+    if dropped:
+        w.routes = [r for r in every if r[3] not in dropped]
+        w.dropped_shapes = dropped
+        still = _mismatched_shapes(w)
+        assert not still, f"routing still differs on shapes {still} after dropping {dropped}"
+    rng = random.Random(ROUTE_SEED)
+    for kind in ("static", "param"):
+        rows = [(path, rid) for rid, pattern, path, _ in w.routes
+                if ("{" in pattern) == (kind == "param")]
+        assert rows, f"no {kind} routes left: the workload is not comparable"
+        ring = (rows * (ROUTE_RING // len(rows) + 1))[:ROUTE_RING]
+        rng.shuffle(ring)
+        w.rings[kind] = ring
+    return w
+
+
+def tg_route_single(kind: str) -> Callable[[], Runner]:
+    def make() -> Runner:
+        w = route_workload()
+        table, ring = tg_route_table(w), w.rings[kind]
+
+        def run(n: int) -> int:
+            match = table.match
+            hits = 0
+            start = _perf()
+            for c in range(_chunks(n)):
+                base = (c * BATCH) % ROUTE_RING
+                for path, rid in ring[base : base + BATCH]:
+                    hits += match(path, "GET").route_id == rid
+            elapsed = _perf() - start
+            assert hits == _chunks(n) * BATCH, "tollgate misrouted: the workload is not comparable"
+            return elapsed
+
+        return run
+
+    return make
+
+
+def tg_route_batch(kind: str) -> Callable[[], Runner]:
+    def make() -> Runner:
+        w = route_workload()
+        table, ring = tg_route_table(w), w.rings[kind]
+        # Plain paths: the cheapest request form match_many takes (no tuple
+        # to unpack; method "GET", no host, no headers).
+        batches = [[path for path, _ in ring[i : i + BATCH]] for i in range(0, ROUTE_RING, BATCH)]
+        wants = [[rid for _, rid in ring[i : i + BATCH]] for i in range(0, ROUTE_RING, BATCH)]
+
+        def run(n: int) -> int:
+            match_many = table.match_many
+            hits = 0
+            start = _perf()
+            for c in range(_chunks(n)):
+                k = c % len(batches)
+                # Requests packed on every call and a RouteMatch built per path.
+                if [m.route_id for m in match_many(batches[k])] == wants[k]:
+                    hits += BATCH
+            elapsed = _perf() - start
+            assert hits == _chunks(n) * BATCH, "tollgate misrouted: the workload is not comparable"
+            return elapsed
+
+        return run
+
+    return make
+
+
+def werkzeug_case(kind: str) -> Callable[[], Runner]:
+    def make() -> Runner:
+        w = route_workload()
+        adapter = werkzeug_adapter(w)
+        ring = [(path, str(rid)) for path, rid in w.rings[kind]]
+
+        def run(n: int) -> int:
+            match = adapter.match
+            hits = 0
+            start = _perf()
+            for c in range(_chunks(n)):
+                base = (c * BATCH) % ROUTE_RING
+                for path, endpoint in ring[base : base + BATCH]:
+                    hits += match(path, "GET")[0] == endpoint
+            elapsed = _perf() - start
+            assert hits == _chunks(n) * BATCH, "werkzeug misrouted: the workload is not comparable"
+            return elapsed
+
+        return run
+
+    return make
+
+
 # -- the harness -------------------------------------------------------------------
 
 
@@ -348,6 +545,7 @@ def build_pairs() -> List[Pair]:
     moving = f"limits {lim_v} MovingWindow"
     fixed = f"limits {lim_v} FixedWindow"
     pyb = f"pybreaker {pyb_v} call"
+    wz = f"Werkzeug {_version('werkzeug')} MapAdapter.match"
     return [
         Pair("limiter: single acquire (reads clock)", tg_single_clock, moving, limits_case("moving")),
         Pair("limiter: single acquire (injected now)", tg_single_injected, moving, limits_case("moving")),
@@ -362,6 +560,14 @@ def build_pairs() -> List[Pair]:
         Pair("breaker: with call() (reads clock twice)", tg_breaker_context, pyb, pybreaker_case),
         Pair(f"breaker: acquire_many + record_many({BATCH}), per call", tg_breaker_batch, pyb,
              pybreaker_case),
+        Pair("routing: match, static paths", tg_route_single("static"), wz,
+             werkzeug_case("static")),
+        Pair("routing: match, parametric paths", tg_route_single("param"), wz,
+             werkzeug_case("param")),
+        Pair(f"routing: match_many({BATCH}), static paths, per match", tg_route_batch("static"),
+             wz, werkzeug_case("static")),
+        Pair(f"routing: match_many({BATCH}), parametric paths, per match",
+             tg_route_batch("param"), wz, werkzeug_case("param")),
     ]
 
 
@@ -383,9 +589,9 @@ def run_all(rounds: int, n: int, log: Callable[[str], None]) -> List[Pair]:
     return pairs
 
 
-def table(pairs: List[Pair]) -> str:
+def table(pairs: List[Pair], unit: str = "decision") -> str:
     lines = [
-        "| operation | tollgate (ns/decision) | peer | peer (ns/decision) | ratio (peer / tollgate) |",
+        f"| operation | tollgate (ns/{unit}) | peer | peer (ns/{unit}) | ratio (peer / tollgate) |",
         "|---|---:|---|---:|---:|",
     ]
     for p in pairs:
@@ -422,12 +628,28 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quick:
         print("QUICK RUN: too few iterations for the figures to mean anything")
     print()
-    print(table(pairs))
+    print(table([p for p in pairs if not p.operation.startswith("routing")]))
     batch = next(p for p in pairs if p.tollgate is tg_batch)
     single = next(p for p in pairs if p.tollgate is tg_single_clock)
     print()
     print(f"limiter batch vs single acquire (both read the clock): "
           f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
+    w = route_workload()
+    shapes = N_SHAPES - len(w.dropped_shapes)
+    print()
+    print(f"routing: {len(w.routes)} GET routes ({N_ROUTES // N_SHAPES} resources x {shapes} "
+          f"shapes, shapes dropped: {', '.join(map(str, w.dropped_shapes)) or 'none'}); "
+          f"{ROUTE_RING} paths per kind, shuffled; both sides route every path alike")
+    print()
+    routing = [p for p in pairs if p.operation.startswith("routing")]
+    print(table(routing, "match"))
+    print()
+    for kind in ("static", "parametric"):
+        single = next(p for p in routing if p.operation == f"routing: match, {kind} paths")
+        batch = next(p for p in routing
+                     if p.operation == f"routing: match_many({BATCH}), {kind} paths, per match")
+        print(f"routing match_many vs match, {kind} paths: "
+              f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
     return 0
 
 

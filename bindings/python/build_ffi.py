@@ -29,9 +29,35 @@ import cffi
 
 HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
 
-# The callback the breaker's event hook points at (see tollgate/breaker.py).
+# The callback the breaker's event hook points at (see tollgate/breaker.py),
+# and the binding's own C helpers (HELPERS_SOURCE).
 EXTRA_CDEF = """
 extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
+int tgpy_route_table_match1(const tg_route_table* t, const char* method, size_t method_len,
+                            const char* host, size_t host_len, const char* path,
+                            size_t path_len, tg_route_match* out);
+int tgpy_router_match1(const tg_router* r, const char* method, size_t method_len,
+                       const char* host, size_t host_len, const char* path, size_t path_len,
+                       tg_route_match* out);
+"""
+
+# cffi passes Python bytes to `const char*` parameters without a copy, but a
+# struct field cannot hold them; these helpers build the tg_route_request of
+# a request without headers on the C stack, so a single match from Python
+# needs no cffi allocation at all.
+HELPERS_SOURCE = """
+static int tgpy_route_table_match1(const tg_route_table* t, const char* method,
+                                   size_t method_len, const char* host, size_t host_len,
+                                   const char* path, size_t path_len, tg_route_match* out) {
+  tg_route_request r = {method, method_len, host, host_len, path, path_len, NULL, 0};
+  return tg_route_table_match(t, &r, out);
+}
+static int tgpy_router_match1(const tg_router* rt, const char* method, size_t method_len,
+                              const char* host, size_t host_len, const char* path,
+                              size_t path_len, tg_route_match* out) {
+  tg_route_request r = {method, method_len, host, host_len, path, path_len, NULL, 0};
+  return tg_router_match(rt, &r, out);
+}
 """
 
 _COMMENT = re.compile(r"/\*.*?\*/|//[^\n]*", re.DOTALL)
@@ -122,7 +148,7 @@ def make_ffibuilder(repo_root: Path, lib_dir: Path) -> cffi.FFI:
     ffibuilder.cdef(cdef_from_header(header))
     ffibuilder.set_source(
         "tollgate._native",
-        '#include "tollgate/tollgate.h"',
+        '#include "tollgate/tollgate.h"\n' + HELPERS_SOURCE,
         include_dirs=[str(repo_root / "include")],
         library_dirs=[str(lib_dir)],
         libraries=["tollgate"],

@@ -231,6 +231,19 @@ def _text(what: str, value: Any) -> bytes:
     raise TypeError(f"{what} must be str or bytes, not {type(value).__name__}")
 
 
+def _no_headers(headers: Any) -> bool:
+    """True for None and empty lists, tuples and dicts (other falsy values
+    go through the full check, which refuses them)."""
+    return headers is None or (type(headers) in (list, tuple, dict) and not headers)
+
+
+def _method_bytes(method: Any) -> bytes:
+    """A request method as bytes; None is refused as in the packed path."""
+    if method is None:
+        raise TypeError("method must be str or bytes, not None")
+    return _text("method", method)
+
+
 def _cstr(what: str, value: Any, keep: List[Any]) -> Any:
     """A NUL-terminated copy of a str for a ``const char*`` field."""
     if not isinstance(value, str):
@@ -1209,8 +1222,16 @@ class RouteTable:
         Returns:
             A :class:`RouteMatch`; no route is ``ok=False``, not an exception.
         """
-        packed = _one(path, method, host, headers)
         out, buf = _scratch("tg_route_match")
+        if _no_headers(headers):  # the common case: bytes go straight to C
+            p = _text("path", path)
+            m = _method_bytes(method)
+            h = b"" if host is None else _text("host", host)
+            rc = lib.tgpy_route_table_match1(self._ptr, m, len(m), h, len(h), p, len(p), out)
+            if rc:
+                raise self._failure(rc, "tg_route_table_match rejected the request")
+            return _make_match(_MATCH.unpack_from(buf), p, self)
+        packed = _one(path, method, host, headers)
         rc = lib.tg_route_table_match(self._ptr, packed.reqs, out)
         if rc:
             raise self._failure(rc, "tg_route_table_match rejected the request")
@@ -1399,9 +1420,21 @@ class Router:
         headers: HeadersArg = None,
     ) -> RouteMatch:
         """As :meth:`RouteTable.match`, on the current table."""
-        packed = _one(path, method, host, headers)
         out, buf = _scratch("tg_route_match")
         ptr = self._ptr
+        if _no_headers(headers):  # the common case: bytes go straight to C
+            p = _text("path", path)
+            m = _method_bytes(method)
+            h = b"" if host is None else _text("host", host)
+
+            def call1() -> int:
+                return int(lib.tgpy_router_match1(ptr, m, len(m), h, len(h), p, len(p), out))
+
+            table, rc = self._consistent(call1)
+            if rc:
+                raise self._failure(rc, "tg_router_match rejected the request")
+            return _make_match(_MATCH.unpack_from(buf), p, table)
+        packed = _one(path, method, host, headers)
         reqs = packed.reqs
 
         def call() -> int:

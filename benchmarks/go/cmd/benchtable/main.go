@@ -1,6 +1,7 @@
 // Command benchtable reads `go test -bench` output of the comparison
-// benchmarks on stdin and prints a markdown table: the median ns/op of each
-// side and the ratio peer / tollgate (above 1: tollgate is faster). It exits
+// benchmarks on stdin and prints a markdown table: the median ns/op and
+// allocs/op (from -benchmem) of each side and the ratio peer / tollgate
+// (above 1: tollgate is faster). It exits
 // non-zero when a benchmark of the table is missing from the input, so a run
 // that skipped or broke one cannot pass for a complete comparison.
 package main
@@ -35,9 +36,16 @@ var rows = []row{
 	{"breaker, closed, success, clock read per call", "BreakerTollgateNowNs", "BreakerGobreakerExecute", "gobreaker Execute(no-op)"},
 	{"breaker, closed, success, clock read per call", "BreakerTollgateNowNs", "BreakerGobreakerTwoStep", "gobreaker two-step Allow/done"},
 	{"breaker, AcquireMany+RecordMany(1000) per decision", "BreakerTollgateMany", "BreakerGobreakerExecute", "gobreaker Execute(no-op)"},
+	{"route, static paths, one Match per request", "RouteStaticTollgateMatch", "RouteStaticHttprouterLookup", "httprouter Lookup"},
+	{"route, static paths, MatchMany(1000) per request", "RouteStaticTollgateMatchMany", "RouteStaticHttprouterLookup", "httprouter Lookup"},
+	{"route, parametric paths, one Match per request", "RouteParamTollgateMatch", "RouteParamHttprouterLookup", "httprouter Lookup"},
+	{"route, parametric paths, MatchMany(1000) per request", "RouteParamTollgateMatchMany", "RouteParamHttprouterLookup", "httprouter Lookup"},
 }
 
-var line = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
+var (
+	line   = regexp.MustCompile(`^Benchmark(\S+?)(?:-\d+)?\s+\d+\s+([0-9.]+) ns/op`)
+	allocs = regexp.MustCompile(`\s([0-9.]+) allocs/op`)
+)
 
 func median(v []float64) float64 {
 	s := append([]float64(nil), v...)
@@ -56,8 +64,17 @@ func format(ns float64) string {
 	return strconv.FormatFloat(ns, 'f', 1, 64)
 }
 
+// formatAllocs is the median allocs/op, "?" without -benchmem figures.
+func formatAllocs(v []float64) string {
+	if len(v) == 0 {
+		return "?"
+	}
+	return strconv.FormatFloat(median(v), 'f', -1, 64)
+}
+
 func main() {
 	samples := map[string][]float64{}
+	allocSamples := map[string][]float64{}
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
 		m := line.FindStringSubmatch(strings.TrimSpace(sc.Text()))
@@ -69,6 +86,11 @@ func main() {
 			continue
 		}
 		samples[m[1]] = append(samples[m[1]], v)
+		if a := allocs.FindStringSubmatch(sc.Text()); a != nil {
+			if n, err := strconv.ParseFloat(a[1], 64); err == nil {
+				allocSamples[m[1]] = append(allocSamples[m[1]], n)
+			}
+		}
 	}
 	if err := sc.Err(); err != nil {
 		fmt.Fprintln(os.Stderr, "benchtable:", err)
@@ -88,17 +110,18 @@ func main() {
 	for _, v := range samples {
 		runs = max(runs, len(v))
 	}
-	fmt.Printf("| workload | tollgate ns/op | peer | peer ns/op | peer / tollgate |\n")
-	fmt.Printf("|---|---:|---|---:|---:|\n")
+	fmt.Printf("| workload | tollgate ns/op | tollgate allocs/op | peer | peer ns/op | peer allocs/op | peer / tollgate |\n")
+	fmt.Printf("|---|---:|---:|---|---:|---:|---:|\n")
 	for _, r := range rows {
 		o, p := samples[r.ours], samples[r.peer]
 		if len(o) == 0 || len(p) == 0 {
 			continue
 		}
 		mo, mp := median(o), median(p)
-		fmt.Printf("| %s | %s | %s | %s | %.2fx |\n", r.workload, format(mo), r.peerName, format(mp), mp/mo)
+		fmt.Printf("| %s | %s | %s | %s | %s | %s | %.2fx |\n", r.workload, format(mo), formatAllocs(allocSamples[r.ours]),
+			r.peerName, format(mp), formatAllocs(allocSamples[r.peer]), mp/mo)
 	}
-	fmt.Printf("\nMedians of %d run(s) per benchmark; ns/op is per decision for batched forms.\n", runs)
+	fmt.Printf("\nMedians of %d run(s) per benchmark; ns/op and allocs/op are per decision (per request matched) for batched forms.\n", runs)
 	if len(missing) > 0 {
 		sort.Strings(missing)
 		fmt.Fprintf(os.Stderr, "benchtable: no results for %s\n", strings.Join(missing, ", "))
