@@ -11,6 +11,7 @@
 
 #include "tollgate/breaker.hpp"
 #include "tollgate/limiter.hpp"
+#include "tollgate/price_cache.hpp"
 #include "tollgate/router.hpp"
 #include "tollgate/venue.hpp"
 
@@ -161,5 +162,33 @@ TEST_CASE("route matching and venue picks allocate nothing") {
   }
   const std::uint64_t during = allocations.load() - before;
   CHECK(matched > 20000);
+  CHECK(during == 0);
+}
+
+TEST_CASE("price cache reads and ticks allocate nothing") {
+  tollgate::price_cache_options o;
+  o.capacity = 64;
+  o.vol_multiplier = 1;
+  auto made = tollgate::price_cache::create(o);
+  REQUIRE(made.ok());
+  auto& c = **made;
+  char keys[100][8];
+  for (int i = 0; i < 100; ++i) std::snprintf(keys[i], sizeof keys[i], "I%d", i);
+  for (int i = 0; i < 100; ++i) REQUIRE(c.put(keys[i], 100.0, 1, "quote", 0).ok());
+  check_counter_works();
+  const std::uint64_t before = allocations.load();
+  std::uint64_t hits = 0;
+  char payload[64];
+  for (int i = 0; i < 100000; ++i) {
+    const char* k = keys[i % 100];
+    tollgate::cached_price cp;
+    hits += c.get(k, 1, &cp, payload, sizeof payload);
+    auto r = c.on_price(k, 100.0 + (i % 7) * 0.01, 2 + static_cast<std::uint64_t>(i / 100), 1);
+    if (r.ok() && r->outcome == tollgate::price_outcome::evicted) {
+      (void)c.put(k, 100.0, 2 + static_cast<std::uint64_t>(i / 100), "quote", 1);
+    }
+  }
+  const std::uint64_t during = allocations.load() - before;
+  CHECK(hits > 0);
   CHECK(during == 0);
 }

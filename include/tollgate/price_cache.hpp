@@ -1,0 +1,662 @@
+// tollgate::price_cache - market data cached until the price moves.
+//
+// What it decides: whether a cached quote or reference price may still be
+// used, and it evicts an entry the moment the market moves away from it.
+//
+// Model: an entry is keyed by instrument (a symbol or a numeric id as bytes,
+// at most 32) and holds the price it was cached at, its own threshold, the
+// feed sequence number it was cached at, and an opaque payload of at most
+// max_payload bytes. The market-data feed calls on_price(key, price, seq,
+// now) for every tick; the entry is evicted when
+//   - price_move:   the move since caching exceeds the threshold: in basis
+//                   points, |p - c| / c * 1e4 > threshold; in ticks,
+//                   round(|p - c| / tick_size) > threshold. A move exactly at
+//                   the threshold keeps the entry;
+//   - sequence_gap: seq is not the next number after the last one seen for
+//                   that instrument (the cache cannot know what it missed).
+//                   Numbers are compared modulo 2^64, so the feed may wrap;
+//                   a number seen already or up to 2^63 behind is a replay
+//                   and is ignored (counted, nothing changes);
+//   - age:          the entry is older than max_age_ns (a safety net; get()
+//                   reports such an entry as a miss, and the next on_price
+//                   or expire() evicts it);
+//   - capacity:     a put found its group of 8 slots full (see below);
+//   - removed:      the host called remove().
+// With vol_multiplier > 0 the threshold widens with realised volatility:
+// each in-sequence tick updates an EWMA of squared log returns,
+// var = (1 - a) var + a ln(p / p_prev)^2 (a = vol_alpha), and the effective
+// threshold is max(threshold, vol_multiplier * sqrt(var) * 1e4) basis points
+// (in tick units for tick thresholds: that many bps of the cached price,
+// divided by the tick size).
+//
+// Capacity: slots are grouped by 8; a key lives in one of the 8 slots of the
+// group its hash selects. A put into a full group evicts by CLOCK within the
+// group: a hit sets an entry's reference bit, the group's hand clears set
+// bits as it passes and evicts the first entry without one. Slot count is the
+// power of two at or above capacity * 8/7 (at least 8).
+//
+// Concurrency: readers (get) take no lock and never wait for the feed: each
+// slot is a seqlock, a reader copies the entry and retries if a writer was
+// inside, so it never returns a torn entry. Writers (put, on_price, remove,
+// expire) serialise per group with a spin flag held for a few dozen
+// instructions; they may run on any number of threads. Every eviction is
+// counted by reason and reported to the listener after the group is
+// released, on the writer's thread.
+//
+// Hot paths (get, on_price) allocate nothing and make no system call.
+#pragma once
+
+#include <algorithm>
+#include <atomic>
+#include <bit>
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <memory>
+#include <string_view>
+
+#include "absl/status/status.h"
+#include "absl/status/statusor.h"
+#include "tollgate/detail/counters.hpp"
+#include "tollgate/detail/hash.hpp"
+
+namespace tollgate {
+
+enum class threshold_unit : std::uint32_t { bps = 0, ticks = 1 };
+
+enum class evict_reason : std::int32_t {
+  none = 0,
+  price_move = 1,
+  sequence_gap = 2,
+  age = 3,
+  capacity = 4,
+  removed = 5,
+};
+
+enum class price_outcome : std::int32_t {
+  kept = 0,       // in sequence, within the threshold: the entry stays
+  evicted = 1,    // see the eviction reason
+  not_cached = 2, // no entry for the instrument: nothing to do
+  replay = 3,     // a sequence number already seen: ignored
+};
+
+struct price_cache_options {
+  std::size_t capacity = 4096;
+  std::uint32_t max_payload = 64;  // bytes per entry, <= 1024
+  threshold_unit unit = threshold_unit::bps;
+  double threshold = 10;           // default threshold: basis points or ticks
+  double tick_size = 0.01;         // default tick size (tick thresholds)
+  std::uint64_t max_age_ns = 60'000'000'000;  // 0: no age limit
+  double vol_multiplier = 0;       // 0: fixed thresholds
+  double vol_alpha = 0.05;         // EWMA weight of the newest squared return
+  std::uint64_t seed = 0x51ed270b27a1f00dULL;  // key hashing
+};
+
+// Per-entry overrides for put; NaN keeps the cache's default.
+struct entry_limits {
+  double threshold = std::numeric_limits<double>::quiet_NaN();
+  double tick_size = std::numeric_limits<double>::quiet_NaN();
+};
+
+struct cached_price {
+  double price = 0;          // the price the entry was cached at
+  double threshold = 0;      // its threshold now (volatility included), in the cache's unit
+  std::uint64_t feed_seq = 0;     // the last in-sequence number seen
+  std::uint64_t cached_at_ns = 0;
+  std::uint64_t age_ns = 0;       // now - cached_at, at the read
+  std::uint32_t payload_len = 0;  // bytes of payload the entry holds
+};
+
+struct price_event {
+  double new_price;  // on_price's price; the cached price for other reasons
+  std::uint64_t feed_seq;
+  std::uint64_t now_ns;
+};
+
+struct eviction_event {
+  evict_reason reason;
+  std::string_view key;  // valid during the callback only
+  double cached_price;
+  price_event cause;
+};
+
+struct price_cache_stats {
+  std::uint64_t hits = 0, misses = 0, stale_misses = 0;  // stale: older than max_age
+  std::uint64_t puts = 0, kept = 0, replays = 0, not_cached = 0;
+  std::uint64_t evicted_price = 0, evicted_gap = 0, evicted_age = 0, evicted_capacity = 0,
+                evicted_removed = 0;
+  std::uint64_t entries = 0, slots = 0;
+};
+
+class price_cache {
+ public:
+  using listener_fn = void (*)(void* user, const eviction_event& ev);
+  static constexpr std::size_t max_key = 32;
+  static constexpr std::uint32_t max_payload_limit = 1024;
+  static constexpr std::size_t max_capacity = std::size_t{1} << 26;
+  static constexpr std::uint32_t group = 8;
+
+  static absl::StatusOr<std::unique_ptr<price_cache>> create(const price_cache_options& o) {
+    if (o.capacity == 0 || o.capacity > max_capacity) {
+      return absl::OutOfRangeError("capacity must be 1..67108864 entries");
+    }
+    if (o.max_payload > max_payload_limit) {
+      return absl::OutOfRangeError("max_payload must be <= 1024 bytes");
+    }
+    if (o.unit != threshold_unit::bps && o.unit != threshold_unit::ticks) {
+      return absl::InvalidArgumentError("unit must be BPS or TICKS");
+    }
+    if (!valid_threshold(o.threshold)) {
+      return absl::OutOfRangeError("threshold must be finite and >= 0");
+    }
+    if (!valid_tick(o.tick_size)) return absl::OutOfRangeError("tick_size must be finite and > 0");
+    if (!(o.vol_multiplier >= 0) || !std::isfinite(o.vol_multiplier)) {
+      return absl::OutOfRangeError("vol_multiplier must be finite and >= 0");
+    }
+    if (!(o.vol_alpha > 0) || !(o.vol_alpha <= 1)) {
+      return absl::OutOfRangeError("vol_alpha must be in (0, 1]");
+    }
+    return std::unique_ptr<price_cache>(new price_cache(o));
+  }
+
+  price_cache(const price_cache&) = delete;
+  price_cache& operator=(const price_cache&) = delete;
+
+  const price_cache_options& options() const noexcept { return opts_; }
+
+  // Installs fn(user, ev) for every eviction (nullptr removes it). Set it
+  // before the feed starts; it is read without synchronisation by writers.
+  void set_listener(listener_fn fn, void* user) noexcept {
+    listener_user_.store(user, std::memory_order_relaxed);
+    listener_.store(fn, std::memory_order_release);
+  }
+
+  // Caches (or re-caches) an instrument at `price`, as of feed number
+  // `feed_seq`, with `payload`. A re-cache replaces price, payload, sequence
+  // and age and resets the volatility estimate.
+  absl::Status put(std::string_view key, double price, std::uint64_t feed_seq,
+                   std::string_view payload, std::uint64_t now_ns,
+                   const entry_limits& limits = {}) noexcept {
+    if (absl::Status st = check_key(key); !st.ok()) return st;
+    if (!valid_price(price)) {
+      return absl::InvalidArgumentError("price must be finite and > 0");
+    }
+    if (payload.size() > opts_.max_payload) {
+      return absl::OutOfRangeError("payload longer than max_payload");
+    }
+    const double thr = std::isnan(limits.threshold) ? opts_.threshold : limits.threshold;
+    const double tick = std::isnan(limits.tick_size) ? opts_.tick_size : limits.tick_size;
+    if (!valid_threshold(thr)) return absl::OutOfRangeError("threshold must be finite and >= 0");
+    if (!valid_tick(tick)) return absl::OutOfRangeError("tick_size must be finite and > 0");
+    const std::uint64_t h = hash(key);
+    const std::size_t g = group_of(h);
+    eviction_event ev{evict_reason::none, {}, 0, {price, feed_seq, now_ns}};
+    char victim_key[max_key];
+    lock(g);
+    std::size_t s = find(g, h, key);
+    if (s == npos) {
+      s = free_slot(g);
+      if (s == npos) {
+        s = clock_victim(g);
+        ev.reason = evict_reason::capacity;
+        ev.cached_price = load_d(slots_[s].price);
+        const std::size_t kl = slots_[s].key_len.load(std::memory_order_relaxed);
+        read_key(slots_[s], victim_key);
+        ev.key = std::string_view(victim_key, kl);
+      } else {
+        live_.fetch_add(1, std::memory_order_relaxed);
+      }
+    }
+    write_entry(slots_[s], h, key, price, feed_seq, payload, now_ns, thr, tick);
+    unlock(g);
+    stats_.add(st_puts);
+    if (ev.reason != evict_reason::none) {
+      stats_.add(st_evicted_capacity);
+      notify(ev);
+    }
+    return absl::OkStatus();
+  }
+
+  // Looks up an instrument. On a hit fills `out` and copies the payload
+  // into payload_out[0, cap) (out->payload_len says how long it is; a
+  // shorter cap truncates). Returns false on a miss, including an entry
+  // older than max_age_ns (counted as stale). Never waits for writers.
+  bool get(std::string_view key, std::uint64_t now_ns, cached_price* out, void* payload_out,
+           std::size_t cap) const noexcept {
+    if (key.empty() || key.size() > max_key) {
+      stats_.add(st_misses);
+      return false;
+    }
+    const std::uint64_t h = hash(key);
+    const std::size_t g = group_of(h);
+    for (std::size_t i = 0; i < group; ++i) {
+      const slot& sl = slots_[g * group + i];
+      if (sl.hash.load(std::memory_order_acquire) != h) continue;
+      cached_price c;
+      bool same_key = false;
+      for (;;) {
+        const std::uint64_t v1 = sl.version.load(std::memory_order_acquire);
+        if (v1 & 1) {
+          pause();
+          continue;
+        }
+        if (sl.hash.load(std::memory_order_relaxed) != h) break;
+        same_key = key_equals(sl, key);
+        c.price = load_d(sl.price);
+        c.threshold = effective_threshold(sl);
+        c.feed_seq = sl.last_seq.load(std::memory_order_relaxed);
+        c.cached_at_ns = sl.cached_at.load(std::memory_order_relaxed);
+        c.payload_len = sl.payload_len.load(std::memory_order_relaxed);
+        if (payload_out != nullptr) {
+          copy_payload(sl, static_cast<unsigned char*>(payload_out),
+                       std::min<std::size_t>(cap, c.payload_len));
+        }
+        std::atomic_thread_fence(std::memory_order_acquire);
+        if (sl.version.load(std::memory_order_relaxed) == v1) break;
+        same_key = false;
+      }
+      if (!same_key) continue;
+      c.age_ns = now_ns > c.cached_at_ns ? now_ns - c.cached_at_ns : 0;
+      if (opts_.max_age_ns != 0 && c.age_ns > opts_.max_age_ns) {
+        stats_.add(st_stale);
+        return false;
+      }
+      if (!sl.referenced.load(std::memory_order_relaxed)) {
+        sl.referenced.store(true, std::memory_order_relaxed);
+      }
+      if (out != nullptr) *out = c;
+      stats_.add(st_hits);
+      return true;
+    }
+    stats_.add(st_misses);
+    return false;
+  }
+
+  struct price_result {
+    price_outcome outcome = price_outcome::not_cached;
+    evict_reason reason = evict_reason::none;
+  };
+
+  // A market-data tick. Returns what it did to the instrument's entry, or
+  // InvalidArgument for a price that is NaN, infinite, zero or negative
+  // (nothing changes).
+  absl::StatusOr<price_result> on_price(std::string_view key, double price,
+                                        std::uint64_t feed_seq, std::uint64_t now_ns) noexcept {
+    if (absl::Status st = check_key(key); !st.ok()) return st;
+    if (!valid_price(price)) return absl::InvalidArgumentError("price must be finite and > 0");
+    const std::uint64_t h = hash(key);
+    const std::size_t g = group_of(h);
+    price_result r;
+    eviction_event ev{evict_reason::none, key, 0, {price, feed_seq, now_ns}};
+    lock(g);
+    const std::size_t s = find(g, h, key);
+    if (s == npos) {
+      unlock(g);
+      stats_.add(st_not_cached);
+      return r;
+    }
+    slot& sl = slots_[s];
+    const double cached = load_d(sl.price);
+    const std::uint64_t last = sl.last_seq.load(std::memory_order_relaxed);
+    const std::uint64_t delta = feed_seq - last;  // modulo 2^64: wrap is in order
+    if (delta == 0 || delta > (std::uint64_t{1} << 63)) {
+      unlock(g);
+      stats_.add(st_replays);
+      r.outcome = price_outcome::replay;
+      return r;
+    }
+    const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_relaxed);
+    if (delta != 1) {
+      r.reason = evict_reason::sequence_gap;
+    } else if (opts_.max_age_ns != 0 && now_ns > cached_at &&
+               now_ns - cached_at > opts_.max_age_ns) {
+      r.reason = evict_reason::age;
+    } else if (moved_beyond(sl, cached, price)) {
+      r.reason = evict_reason::price_move;
+    }
+    if (r.reason != evict_reason::none) {
+      ev.reason = r.reason;
+      ev.cached_price = cached;
+      clear_slot(sl);
+      live_.fetch_sub(1, std::memory_order_relaxed);
+      unlock(g);
+      r.outcome = price_outcome::evicted;
+      stats_.add(reason_stat(r.reason));
+      notify(ev);
+      return r;
+    }
+    // In sequence and within the threshold: advance the sequence and the
+    // volatility estimate.
+    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
+    sl.version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    sl.last_seq.store(feed_seq, std::memory_order_relaxed);
+    if (opts_.vol_multiplier > 0) {
+      const double prev = load_d(sl.last_price);
+      const double ret = std::log(price / prev);
+      const double var = load_d(sl.var);
+      store_d(sl.var, (1 - opts_.vol_alpha) * var + opts_.vol_alpha * ret * ret);
+      store_d(sl.last_price, price);
+    }
+    sl.version.store(v + 2, std::memory_order_release);
+    unlock(g);
+    stats_.add(st_kept);
+    r.outcome = price_outcome::kept;
+    return r;
+  }
+
+  // Evicts an instrument (reason removed). Returns false if it was not cached.
+  bool remove(std::string_view key, std::uint64_t now_ns) noexcept {
+    if (key.empty() || key.size() > max_key) return false;
+    const std::uint64_t h = hash(key);
+    const std::size_t g = group_of(h);
+    lock(g);
+    const std::size_t s = find(g, h, key);
+    if (s == npos) {
+      unlock(g);
+      return false;
+    }
+    eviction_event ev{evict_reason::removed, key, load_d(slots_[s].price), {0, 0, now_ns}};
+    ev.cause.new_price = ev.cached_price;
+    ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_relaxed);
+    clear_slot(slots_[s]);
+    live_.fetch_sub(1, std::memory_order_relaxed);
+    unlock(g);
+    stats_.add(st_evicted_removed);
+    notify(ev);
+    return true;
+  }
+
+  // Evicts every entry older than max_age_ns (reason age); returns how many.
+  // A host without a steady feed calls it from its loop. O(slots).
+  std::size_t expire(std::uint64_t now_ns) noexcept {
+    if (opts_.max_age_ns == 0) return 0;
+    std::size_t n = 0;
+    char k[max_key];
+    for (std::size_t g = 0; g < groups_; ++g) {
+      for (std::size_t i = 0; i < group; ++i) {
+        slot& sl = slots_[g * group + i];
+        if (sl.hash.load(std::memory_order_relaxed) == 0) continue;
+        lock(g);
+        const std::uint64_t at = sl.cached_at.load(std::memory_order_relaxed);
+        if (sl.hash.load(std::memory_order_relaxed) == 0 || !(now_ns > at) ||
+            now_ns - at <= opts_.max_age_ns) {
+          unlock(g);
+          continue;
+        }
+        const std::size_t kl = sl.key_len.load(std::memory_order_relaxed);
+        read_key(sl, k);
+        eviction_event ev{evict_reason::age, std::string_view(k, kl), load_d(sl.price),
+                          {load_d(sl.price), sl.last_seq.load(std::memory_order_relaxed), now_ns}};
+        clear_slot(sl);
+        live_.fetch_sub(1, std::memory_order_relaxed);
+        unlock(g);
+        stats_.add(st_evicted_age);
+        notify(ev);
+        ++n;
+      }
+    }
+    return n;
+  }
+
+  price_cache_stats stats() const noexcept {
+    price_cache_stats s;
+    s.hits = stats_.sum(st_hits);
+    s.misses = stats_.sum(st_misses);
+    s.stale_misses = stats_.sum(st_stale);
+    s.puts = stats_.sum(st_puts);
+    s.kept = stats_.sum(st_kept);
+    s.replays = stats_.sum(st_replays);
+    s.not_cached = stats_.sum(st_not_cached);
+    s.evicted_price = stats_.sum(st_evicted_price);
+    s.evicted_gap = stats_.sum(st_evicted_gap);
+    s.evicted_age = stats_.sum(st_evicted_age);
+    s.evicted_capacity = stats_.sum(st_evicted_capacity);
+    s.evicted_removed = stats_.sum(st_evicted_removed);
+    s.entries = live_.load(std::memory_order_relaxed);
+    s.slots = groups_ * group;
+    return s;
+  }
+
+ private:
+  static constexpr std::size_t npos = ~std::size_t{0};
+  enum stat : std::size_t {
+    st_hits,
+    st_misses,
+    st_stale,
+    st_puts,
+    st_kept,
+    st_replays,
+    st_not_cached,
+    st_evicted_price,
+    st_evicted_gap,
+    st_evicted_age,
+    st_evicted_capacity,
+    st_evicted_removed,
+    st_count
+  };
+
+  // Every field is an atomic read under the slot's seqlock (relaxed), so a
+  // reader racing a writer is well defined and the version check discards
+  // what it read.
+  struct alignas(64) slot {
+    std::atomic<std::uint64_t> version{0};  // odd: a writer is inside
+    std::atomic<std::uint64_t> hash{0};     // 0: empty
+    std::atomic<std::uint64_t> key[max_key / 8] = {};
+    std::atomic<std::uint32_t> key_len{0};
+    std::atomic<std::uint32_t> payload_len{0};
+    std::atomic<std::uint64_t> price{0};  // double bits
+    std::atomic<std::uint64_t> threshold{0};
+    std::atomic<std::uint64_t> tick{0};
+    std::atomic<std::uint64_t> last_seq{0};
+    std::atomic<std::uint64_t> cached_at{0};
+    std::atomic<std::uint64_t> last_price{0};
+    std::atomic<std::uint64_t> var{0};
+    mutable std::atomic<bool> referenced{false};  // CLOCK bit, outside the seqlock
+  };
+
+  struct alignas(64) group_state {
+    std::atomic<bool> writer{false};
+    std::uint32_t hand = 0;  // CLOCK hand, under writer
+  };
+
+  explicit price_cache(const price_cache_options& o) : opts_(o) {
+    const std::size_t slots =
+        std::max<std::size_t>(group, detail::next_pow2(o.capacity + (o.capacity + 6) / 7));
+    groups_ = slots / group;
+    mask_ = groups_ - 1;
+    words_ = (o.max_payload + 7) / 8;
+    slots_ = std::make_unique<slot[]>(slots);
+    groups_state_ = std::make_unique<group_state[]>(groups_);
+    payload_ = std::make_unique<std::atomic<std::uint64_t>[]>(slots * std::max<std::size_t>(words_, 1));
+  }
+
+  static bool valid_price(double p) noexcept { return std::isfinite(p) && p > 0; }
+  static bool valid_threshold(double t) noexcept { return std::isfinite(t) && t >= 0; }
+  static bool valid_tick(double t) noexcept { return std::isfinite(t) && t > 0; }
+
+  static absl::Status check_key(std::string_view key) {
+    if (key.empty() || key.size() > max_key) {
+      return absl::InvalidArgumentError("an instrument key is 1..32 bytes");
+    }
+    return absl::OkStatus();
+  }
+
+  static double load_d(const std::atomic<std::uint64_t>& a) noexcept {
+    return std::bit_cast<double>(a.load(std::memory_order_relaxed));
+  }
+  static void store_d(std::atomic<std::uint64_t>& a, double v) noexcept {
+    a.store(std::bit_cast<std::uint64_t>(v), std::memory_order_relaxed);
+  }
+  static void pause() noexcept {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#endif
+  }
+
+  std::uint64_t hash(std::string_view key) const noexcept {
+    return detail::hash_bytes(key.data(), key.size(), opts_.seed);  // never 0
+  }
+  std::size_t group_of(std::uint64_t h) const noexcept { return (h >> 7) & mask_; }
+
+  void lock(std::size_t g) noexcept {
+    std::atomic<bool>& w = groups_state_[g].writer;
+    while (w.exchange(true, std::memory_order_acquire)) {
+      while (w.load(std::memory_order_relaxed)) pause();
+    }
+  }
+  void unlock(std::size_t g) noexcept {
+    groups_state_[g].writer.store(false, std::memory_order_release);
+  }
+
+  static void pack_key(std::string_view key, std::uint64_t (&w)[max_key / 8]) noexcept {
+    unsigned char buf[max_key] = {};
+    std::memcpy(buf, key.data(), key.size());
+    for (std::size_t i = 0; i < max_key / 8; ++i) std::memcpy(&w[i], buf + 8 * i, 8);
+  }
+  static bool key_equals(const slot& sl, std::string_view key) noexcept {
+    if (sl.key_len.load(std::memory_order_relaxed) != key.size()) return false;
+    std::uint64_t w[max_key / 8];
+    pack_key(key, w);
+    for (std::size_t i = 0; i < (key.size() + 7) / 8; ++i) {
+      if (sl.key[i].load(std::memory_order_relaxed) != w[i]) return false;
+    }
+    return true;
+  }
+  static void read_key(const slot& sl, char* out) noexcept {
+    unsigned char buf[max_key];
+    for (std::size_t i = 0; i < max_key / 8; ++i) {
+      const std::uint64_t w = sl.key[i].load(std::memory_order_relaxed);
+      std::memcpy(buf + 8 * i, &w, 8);
+    }
+    std::memcpy(out, buf, max_key);
+  }
+
+  // Under the group's writer flag.
+  std::size_t find(std::size_t g, std::uint64_t h, std::string_view key) const noexcept {
+    for (std::size_t i = 0; i < group; ++i) {
+      const slot& sl = slots_[g * group + i];
+      if (sl.hash.load(std::memory_order_relaxed) == h && key_equals(sl, key)) return g * group + i;
+    }
+    return npos;
+  }
+  std::size_t free_slot(std::size_t g) const noexcept {
+    for (std::size_t i = 0; i < group; ++i) {
+      if (slots_[g * group + i].hash.load(std::memory_order_relaxed) == 0) return g * group + i;
+    }
+    return npos;
+  }
+  // CLOCK within a full group: clear reference bits as the hand passes,
+  // take the first entry without one (at most two turns).
+  std::size_t clock_victim(std::size_t g) noexcept {
+    group_state& gs = groups_state_[g];
+    for (;;) {
+      slot& sl = slots_[g * group + gs.hand];
+      const std::size_t at = g * group + gs.hand;
+      gs.hand = (gs.hand + 1) % group;
+      if (!sl.referenced.load(std::memory_order_relaxed)) return at;
+      sl.referenced.store(false, std::memory_order_relaxed);
+    }
+  }
+
+  std::atomic<std::uint64_t>* payload_of(const slot& sl) const noexcept {
+    return payload_.get() + static_cast<std::size_t>(&sl - slots_.get()) * words_;
+  }
+  void copy_payload(const slot& sl, unsigned char* out, std::size_t n) const noexcept {
+    const std::atomic<std::uint64_t>* p = payload_of(sl);
+    for (std::size_t i = 0; i < n; i += 8) {
+      const std::uint64_t w = p[i / 8].load(std::memory_order_relaxed);
+      std::memcpy(out + i, &w, std::min<std::size_t>(8, n - i));
+    }
+  }
+
+  void write_entry(slot& sl, std::uint64_t h, std::string_view key, double price,
+                   std::uint64_t seq, std::string_view payload, std::uint64_t now, double thr,
+                   double tick) noexcept {
+    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
+    sl.version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    std::uint64_t w[max_key / 8];
+    pack_key(key, w);
+    for (std::size_t i = 0; i < max_key / 8; ++i) sl.key[i].store(w[i], std::memory_order_relaxed);
+    sl.key_len.store(static_cast<std::uint32_t>(key.size()), std::memory_order_relaxed);
+    store_d(sl.price, price);
+    store_d(sl.threshold, thr);
+    store_d(sl.tick, tick);
+    sl.last_seq.store(seq, std::memory_order_relaxed);
+    sl.cached_at.store(now, std::memory_order_relaxed);
+    store_d(sl.last_price, price);
+    store_d(sl.var, 0);
+    std::atomic<std::uint64_t>* p = payload_of(sl);
+    for (std::size_t i = 0; i < payload.size(); i += 8) {
+      std::uint64_t word = 0;
+      std::memcpy(&word, payload.data() + i, std::min<std::size_t>(8, payload.size() - i));
+      p[i / 8].store(word, std::memory_order_relaxed);
+    }
+    sl.payload_len.store(static_cast<std::uint32_t>(payload.size()), std::memory_order_relaxed);
+    sl.referenced.store(false, std::memory_order_relaxed);
+    sl.hash.store(h, std::memory_order_relaxed);
+    sl.version.store(v + 2, std::memory_order_release);
+  }
+
+  static void clear_slot(slot& sl) noexcept {
+    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
+    sl.version.store(v + 1, std::memory_order_relaxed);
+    std::atomic_thread_fence(std::memory_order_release);
+    sl.hash.store(0, std::memory_order_relaxed);
+    sl.key_len.store(0, std::memory_order_relaxed);
+    sl.version.store(v + 2, std::memory_order_release);
+  }
+
+  // The threshold now, in the cache's unit, volatility included.
+  double effective_threshold(const slot& sl) const noexcept {
+    const double base = load_d(sl.threshold);
+    if (opts_.vol_multiplier <= 0) return base;
+    const double vol_bps = opts_.vol_multiplier * std::sqrt(load_d(sl.var)) * 1e4;
+    if (opts_.unit == threshold_unit::bps) return std::max(base, vol_bps);
+    return std::max(base, vol_bps * 1e-4 * load_d(sl.price) / load_d(sl.tick));
+  }
+
+  bool moved_beyond(const slot& sl, double cached, double price) const noexcept {
+    const double thr = effective_threshold(sl);
+    const double move = std::fabs(price - cached);
+    if (opts_.unit == threshold_unit::ticks) {
+      // Whole ticks: prices on the tick grid give exact counts.
+      return std::nearbyint(move / load_d(sl.tick)) > thr;
+    }
+    // A relative tolerance of 1e-9 keeps a move of exactly `thr` bps,
+    // which binary floating point may compute a hair above.
+    return move / cached * 1e4 > thr * (1 + 1e-9);
+  }
+
+  static stat reason_stat(evict_reason r) noexcept {
+    switch (r) {
+      case evict_reason::price_move: return st_evicted_price;
+      case evict_reason::sequence_gap: return st_evicted_gap;
+      case evict_reason::age: return st_evicted_age;
+      case evict_reason::capacity: return st_evicted_capacity;
+      default: return st_evicted_removed;
+    }
+  }
+
+  void notify(const eviction_event& ev) const noexcept {
+    if (listener_fn fn = listener_.load(std::memory_order_acquire)) {
+      fn(listener_user_.load(std::memory_order_relaxed), ev);
+    }
+  }
+
+  price_cache_options opts_;
+  std::size_t groups_ = 0;
+  std::size_t mask_ = 0;
+  std::size_t words_ = 0;
+  std::unique_ptr<slot[]> slots_;
+  std::unique_ptr<group_state[]> groups_state_;
+  std::unique_ptr<std::atomic<std::uint64_t>[]> payload_;
+  std::atomic<std::uint64_t> live_{0};
+  std::atomic<listener_fn> listener_{nullptr};
+  std::atomic<void*> listener_user_{nullptr};
+  mutable detail::striped_counters<st_count> stats_;
+};
+
+}  // namespace tollgate
