@@ -111,6 +111,7 @@ inline constexpr std::uint32_t tag_breaker = 0x5442524b;      // "TBRK"
 inline constexpr std::uint32_t tag_route_table = 0x54525442;  // "TRTB"
 inline constexpr std::uint32_t tag_router = 0x54525452;       // "TRTR"
 inline constexpr std::uint32_t tag_venue_set = 0x54564e53;    // "TVNS"
+inline constexpr std::uint32_t tag_price_cache = 0x54504352;  // "TPCR"
 inline constexpr std::uint32_t tag_dead = 0xdeadbeef;
 
 struct handle_base {

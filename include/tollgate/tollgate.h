@@ -820,6 +820,188 @@ typedef struct tg_route_decision {
 TG_API int tg_router_route(const tg_router* router, const tg_route_request* req, const void* key,
                            size_t key_len, uint64_t nonce, uint64_t now_ns, tg_route_decision* out);
 
+/* ------------------------------------------------------------------------ */
+/* Price cache                                                               */
+/* ------------------------------------------------------------------------ */
+/*
+ * Market data cached until the price moves. An entry is keyed by instrument
+ * (a symbol, or a numeric id as its 8 little-endian bytes; 1..32 bytes) and
+ * holds the price it was cached at, its threshold, the feed sequence number
+ * and an opaque payload (at most max_payload bytes). The feed calls
+ * tg_price_cache_on_price for every tick; the entry is evicted when:
+ *  - TG_EVICT_PRICE_MOVE: the move since caching exceeds the threshold
+ *    (bps: |p - c| / c * 1e4 > threshold; ticks: round(|p - c| / tick_size)
+ *    > threshold). A move exactly at the threshold keeps the entry.
+ *  - TG_EVICT_SEQUENCE_GAP: feed_seq is not the next number after the last
+ *    one seen for the instrument. Numbers compare modulo 2^64 (the feed may
+ *    wrap); a number already seen or up to 2^63 behind is a replay, ignored
+ *    (TG_PRICE_REPLAY).
+ *  - TG_EVICT_AGE: older than max_age_ns (reads report it as a miss; the
+ *    next tick or tg_price_cache_expire evicts it).
+ *  - TG_EVICT_CAPACITY: a put found the key's group of 8 slots full; the
+ *    victim is chosen by CLOCK (entries read since the hand last passed are
+ *    spared).
+ *  - TG_EVICT_REMOVED: tg_price_cache_remove.
+ * With vol_multiplier > 0 the threshold widens with realised volatility:
+ * var = (1 - vol_alpha) var + vol_alpha ln(p / p_prev)^2 on every in-sequence
+ * tick, threshold = max(threshold, vol_multiplier * sqrt(var) * 1e4) bps (for
+ * tick thresholds, that many bps of the cached price in ticks).
+ *
+ * Readers never wait for the feed and never see a torn entry (a seqlock per
+ * slot); writers (put, on_price, remove, expire) may run on any threads.
+ * Every eviction is counted by reason and passed to the event callback.
+ */
+
+typedef struct tg_price_cache tg_price_cache;
+
+#define TG_THRESHOLD_BPS 0
+#define TG_THRESHOLD_TICKS 1
+
+/* Since 0.2.0. */
+typedef struct tg_price_cache_options {
+  uint32_t struct_size;
+  uint32_t unit;         /* TG_THRESHOLD_*; default BPS */
+  uint64_t capacity;     /* entries, 1..2^26; default 4096 */
+  uint32_t max_payload;  /* bytes per entry, 0..1024; default 64 */
+  uint32_t reserved;     /* must be 0 */
+  double threshold;      /* default threshold (bps or ticks), finite, >= 0; default 10 */
+  double tick_size;      /* default tick size, finite, > 0; default 0.01 */
+  uint64_t max_age_ns;   /* 0: no age limit; default 60 s */
+  double vol_multiplier; /* 0 (default): fixed thresholds */
+  double vol_alpha;      /* (0, 1]; default 0.05 */
+  uint64_t seed;         /* key hashing; 0 keeps the default */
+} tg_price_cache_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_price_cache_options_init(tg_price_cache_options* opts);
+
+/* Create a cache. Same contract as tg_limiter_new. Since 0.2.0. */
+TG_API int tg_price_cache_new(const tg_price_cache_options* opts, tg_price_cache** out,
+                              tg_error* err);
+
+/* NULL is a no-op. No call on the handle may be in progress or follow.
+ * Since 0.2.0. */
+TG_API void tg_price_cache_free(tg_price_cache* cache);
+
+/* Cache (or re-cache) an instrument at `price` as of feed number feed_seq,
+ * with payload[0, payload_len). threshold and tick_size override the
+ * cache's defaults for this entry; NaN keeps the default. A re-cache
+ * replaces price, payload, sequence and age. Returns TG_OK, TG_EINVAL (NULL
+ * handle, key not 1..32 bytes, price NaN, infinite, zero or negative, NULL
+ * payload with a length), TG_ERANGE (payload longer than max_payload, a
+ * negative or non-finite threshold, a tick size <= 0). Thread-safe.
+ * Since 0.2.0. */
+TG_API int tg_price_cache_put(tg_price_cache* cache, const void* key, size_t key_len, double price,
+                              uint64_t feed_seq, const void* payload, size_t payload_len,
+                              double threshold, double tick_size, uint64_t now_ns, tg_error* err);
+
+/* Written by tg_price_cache_get. Since 0.2.0. */
+typedef struct tg_cached_price {
+  double price;      /* the price the entry was cached at */
+  double threshold;  /* its threshold now, volatility included, in the cache's unit */
+  uint64_t feed_seq; /* the last in-sequence number seen */
+  uint64_t cached_at_ns;
+  uint64_t age_ns;      /* now_ns - cached_at_ns (0 if the clock went back) */
+  uint32_t payload_len; /* the entry's payload length (copied: min(cap, this)) */
+  uint32_t reserved;
+} tg_cached_price;
+
+/* Look up an instrument: *hit = 1 and *out filled on a hit (payload copied
+ * into payload[0, min(cap, out->payload_len))), *hit = 0 on a miss,
+ * including an entry older than max_age_ns. out and payload may be NULL
+ * (payload only with cap 0). Returns TG_OK or TG_EINVAL (NULL handle or hit,
+ * key not 1..32 bytes). Thread-safe; lock-free for readers, never waits for
+ * the feed; allocation-free. Since 0.2.0. */
+TG_API int tg_price_cache_get(const tg_price_cache* cache, const void* key, size_t key_len,
+                              uint64_t now_ns, tg_cached_price* out, void* payload,
+                              size_t payload_cap, int* hit);
+
+#define TG_PRICE_KEPT 0       /* in sequence, within the threshold */
+#define TG_PRICE_EVICTED 1    /* see reason */
+#define TG_PRICE_NOT_CACHED 2 /* no entry for the instrument */
+#define TG_PRICE_REPLAY 3     /* a sequence number already seen: ignored */
+
+#define TG_EVICT_NONE 0
+#define TG_EVICT_PRICE_MOVE 1
+#define TG_EVICT_SEQUENCE_GAP 2
+#define TG_EVICT_AGE 3
+#define TG_EVICT_CAPACITY 4
+#define TG_EVICT_REMOVED 5
+
+/* Written by tg_price_cache_on_price. Since 0.2.0. */
+typedef struct tg_price_result {
+  int32_t outcome; /* TG_PRICE_* */
+  int32_t reason;  /* TG_EVICT_* when evicted, else TG_EVICT_NONE */
+} tg_price_result;
+
+/* A market-data tick for an instrument. Returns TG_OK (see *out) or
+ * TG_EINVAL (NULL handle or out, key not 1..32 bytes, price NaN, infinite,
+ * zero or negative: nothing changes). Thread-safe, allocation-free.
+ * Since 0.2.0. */
+TG_API int tg_price_cache_on_price(tg_price_cache* cache, const void* key, size_t key_len,
+                                   double price, uint64_t feed_seq, uint64_t now_ns,
+                                   tg_price_result* out);
+
+/* Batch of n ticks at one now_ns. Key i is keys[key_offsets[i] ..
+ * key_offsets[i+1]) (n+1 offsets, non-decreasing), as in
+ * tg_limiter_acquire_many. Validation happens first: on TG_EINVAL no tick
+ * was applied. n = 0 is TG_OK. Thread-safe. Since 0.2.0. */
+TG_API int tg_price_cache_on_price_many(tg_price_cache* cache, const uint8_t* keys,
+                                        const uint32_t* key_offsets, size_t n, const double* prices,
+                                        const uint64_t* feed_seqs, uint64_t now_ns,
+                                        tg_price_result* out);
+
+/* Evict an instrument (TG_EVICT_REMOVED); *removed (optional) = 1 if it was
+ * cached. Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_price_cache_remove(tg_price_cache* cache, const void* key, size_t key_len,
+                                 uint64_t now_ns, int* removed);
+
+/* Evict every entry older than max_age_ns; *evicted (optional) gets the
+ * count. O(slots): call it from the host's loop, not per order. Returns
+ * TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_price_cache_expire(tg_price_cache* cache, uint64_t now_ns, size_t* evicted);
+
+/* An eviction, passed to the callback; valid during the call only. */
+typedef struct tg_eviction_event {
+  int32_t reason; /* TG_EVICT_* */
+  uint32_t key_len;
+  const char* key; /* not NUL-terminated */
+  double cached_price;
+  double new_price;  /* the tick's price; the cached price for other reasons */
+  uint64_t feed_seq; /* the tick's number; the last seen for other reasons */
+  uint64_t now_ns;
+} tg_eviction_event;
+
+typedef void (*tg_price_cache_event_fn)(void* user, const tg_eviction_event* ev);
+
+/* Call fn(user, ev) for every eviction, on the writer's thread, after the
+ * entry is gone. fn must not block; it may call tg_price_cache functions
+ * (the writer holds nothing then). NULL removes it. Set it before the feed
+ * starts. Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_price_cache_set_event_callback(tg_price_cache* cache, tg_price_cache_event_fn fn,
+                                             void* user);
+
+/* Counters since creation. Since 0.2.0. */
+typedef struct tg_price_cache_stats {
+  uint64_t hits;
+  uint64_t misses;
+  uint64_t stale_misses; /* entries older than max_age_ns */
+  uint64_t puts;
+  uint64_t kept;
+  uint64_t replays;
+  uint64_t not_cached;
+  uint64_t evicted_price_move;
+  uint64_t evicted_sequence_gap;
+  uint64_t evicted_age;
+  uint64_t evicted_capacity;
+  uint64_t evicted_removed;
+  uint64_t entries; /* live now */
+  uint64_t slots;
+} tg_price_cache_stats;
+
+/* Thread-safe; counters are read one by one. Since 0.2.0. */
+TG_API int tg_price_cache_stats_get(const tg_price_cache* cache, tg_price_cache_stats* out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
