@@ -54,6 +54,9 @@ OPERATIONS = {
     "venue/pick/8/weighted": "venue pick among 8, weighted",
     "venue/pick/8/least_latency": "venue pick among 8, least latency (p2c)",
     "venue/pick/8/sticky": "venue pick among 8, sticky (rendezvous)",
+    "price_cache/get/hit": "price cache hit (price, age check, 32-byte payload copied)",
+    "price_cache/on_price/kept": "price update within the threshold",
+    "price_cache/mixed/1w1r": "1 writer (ticks) + 1 reader (hits), per operation of the pair",
 }
 
 BASELINES = {
@@ -109,7 +112,7 @@ def split_name(run_name):
 def load(results_dir):
     medians = {}  # (op, threads) -> {impl: entry}
     reps = {}  # (op, threads) -> {impl: {rep index: ns}}
-    for part in ("limiter", "breaker", "capi", "router"):
+    for part in ("limiter", "breaker", "capi", "router", "price_cache"):
         path = os.path.join(results_dir, part + ".json")
         if not os.path.exists(path):
             continue
@@ -296,6 +299,7 @@ def main():
         "### C ABI\n\n" + comparison_table(medians, reps, "capi/"),
         "### Router and venue selection\n\n" + comparison_table(medians, reps, "router/")
         + "\n" + "\n".join(comparison_table(medians, reps, "venue/").split("\n")[2:]),
+        "### Price cache\n\n" + comparison_table(medians, reps, "price_cache/"),
         "### Instructions per decision (callgrind, N = 1e6 minus N = 0)\n\n"
         + callgrind_table(results_dir),
         "### Counters (medians)\n\n" + counters_table(medians),

@@ -46,7 +46,8 @@ cd "$top"
 if [ ! -f "$build/build.ninja" ]; then
   cmake --preset release -B "$build" -DTOLLGATE_BUILD_TESTS=OFF -DTOLLGATE_BUILD_EXAMPLES=OFF >&2
 fi
-cmake --build "$build" -j1 --target limiter_bench breaker_bench capi_bench router_bench callgrind_driver >&2
+cmake --build "$build" -j1 --target limiter_bench breaker_bench capi_bench router_bench price_cache_bench \
+  callgrind_driver >&2
 mkdir -p "$results"
 
 {
@@ -60,7 +61,7 @@ mkdir -p "$results"
   echo "command: benchmarks/run.sh (REPS=$reps MIN_TIME=$min_time CG_N=$cg_n)"
 } | tee "$results/environment.txt" >&2
 
-for b in limiter breaker capi router; do
+for b in limiter breaker capi router price_cache; do
   [[ " $parts " == *" bench "* ]] || break
   echo "== ${b}_bench" >&2
   "$build/benchmarks/${b}_bench" \

@@ -29,11 +29,14 @@
 // (in tick units for tick thresholds: that many bps of the cached price,
 // divided by the tick size).
 //
-// Capacity: slots are grouped by 8; a key lives in one of the 8 slots of the
-// group its hash selects. A put into a full group evicts by CLOCK within the
-// group: a hit sets an entry's reference bit, the group's hand clears set
-// bits as it passes and evicts the first entry without one. Slot count is the
-// power of two at or above capacity * 8/7 (at least 8).
+// Capacity: slots are grouped by 8, and a key may live in either of two
+// groups its hash selects (two-choice hashing: a new key goes to the group
+// with more free slots, which keeps groups even, so a put evicts only when
+// both are full). Then it evicts by CLOCK within the first group: a hit sets
+// an entry's reference bit, the group's hand clears set bits as it passes
+// and evicts the first entry without one. Slot count is the power of two at
+// or above capacity * 8/7 (at least 8). A lookup reads one 64-byte line of
+// 8 hash tags per group before it touches a slot.
 //
 // Concurrency: readers (get) take no lock and never wait for the feed: each
 // slot is a seqlock, a reader copies the entry and retries if a writer was
@@ -75,21 +78,21 @@ enum class evict_reason : std::int32_t {
 };
 
 enum class price_outcome : std::int32_t {
-  kept = 0,       // in sequence, within the threshold: the entry stays
-  evicted = 1,    // see the eviction reason
-  not_cached = 2, // no entry for the instrument: nothing to do
-  replay = 3,     // a sequence number already seen: ignored
+  kept = 0,        // in sequence, within the threshold: the entry stays
+  evicted = 1,     // see the eviction reason
+  not_cached = 2,  // no entry for the instrument: nothing to do
+  replay = 3,      // a sequence number already seen: ignored
 };
 
 struct price_cache_options {
   std::size_t capacity = 4096;
   std::uint32_t max_payload = 64;  // bytes per entry, <= 1024
   threshold_unit unit = threshold_unit::bps;
-  double threshold = 10;           // default threshold: basis points or ticks
-  double tick_size = 0.01;         // default tick size (tick thresholds)
-  std::uint64_t max_age_ns = 60'000'000'000;  // 0: no age limit
-  double vol_multiplier = 0;       // 0: fixed thresholds
-  double vol_alpha = 0.05;         // EWMA weight of the newest squared return
+  double threshold = 10;                       // default threshold: basis points or ticks
+  double tick_size = 0.01;                     // default tick size (tick thresholds)
+  std::uint64_t max_age_ns = 60'000'000'000;   // 0: no age limit
+  double vol_multiplier = 0;                   // 0: fixed thresholds
+  double vol_alpha = 0.05;                     // EWMA weight of the newest squared return
   std::uint64_t seed = 0x51ed270b27a1f00dULL;  // key hashing
 };
 
@@ -100,9 +103,9 @@ struct entry_limits {
 };
 
 struct cached_price {
-  double price = 0;          // the price the entry was cached at
-  double threshold = 0;      // its threshold now (volatility included), in the cache's unit
-  std::uint64_t feed_seq = 0;     // the last in-sequence number seen
+  double price = 0;            // the price the entry was cached at
+  double threshold = 0;        // its threshold now (volatility included), in the cache's unit
+  std::uint64_t feed_seq = 0;  // the last in-sequence number seen
   std::uint64_t cached_at_ns = 0;
   std::uint64_t age_ns = 0;       // now - cached_at, at the read
   std::uint32_t payload_len = 0;  // bytes of payload the entry holds
@@ -190,7 +193,7 @@ class price_cache {
     if (!valid_threshold(thr)) return absl::OutOfRangeError("threshold must be finite and >= 0");
     if (!valid_tick(tick)) return absl::OutOfRangeError("tick_size must be finite and > 0");
     const std::uint64_t h = hash(key);
-    const std::size_t g = group_of(h);
+    const pair_t g = groups_of(h);
     eviction_event ev{evict_reason::none, {}, 0, {price, feed_seq, now_ns}};
     char victim_key[max_key];
     lock(g);
@@ -198,7 +201,7 @@ class price_cache {
     if (s == npos) {
       s = free_slot(g);
       if (s == npos) {
-        s = clock_victim(g);
+        s = clock_victim(g.first);
         ev.reason = evict_reason::capacity;
         ev.cached_price = load_d(slots_[s].price);
         const std::size_t kl = slots_[s].key_len.load(std::memory_order_relaxed);
@@ -208,7 +211,7 @@ class price_cache {
         live_.fetch_add(1, std::memory_order_relaxed);
       }
     }
-    write_entry(slots_[s], h, key, price, feed_seq, payload, now_ns, thr, tick);
+    write_entry(s, h, key, price, feed_seq, payload, now_ns, thr, tick);
     unlock(g);
     stats_.add(st_puts);
     if (ev.reason != evict_reason::none) {
@@ -229,10 +232,12 @@ class price_cache {
       return false;
     }
     const std::uint64_t h = hash(key);
-    const std::size_t g = group_of(h);
-    for (std::size_t i = 0; i < group; ++i) {
-      const slot& sl = slots_[g * group + i];
-      if (sl.hash.load(std::memory_order_acquire) != h) continue;
+    const pair_t gp = groups_of(h);
+    for (std::size_t probe = 0; probe < 2 * group; ++probe) {
+      if (probe == group && gp.second == gp.first) break;
+      const std::size_t at = (probe < group ? gp.first : gp.second) * group + probe % group;
+      if (tag_at(at).load(std::memory_order_acquire) != h) continue;
+      const slot& sl = slots_[at];
       cached_price c;
       bool same_key = false;
       for (;;) {
@@ -241,7 +246,7 @@ class price_cache {
           pause();
           continue;
         }
-        if (sl.hash.load(std::memory_order_relaxed) != h) break;
+        if (tag_at(at).load(std::memory_order_relaxed) != h) break;
         same_key = key_equals(sl, key);
         c.price = load_d(sl.price);
         c.threshold = effective_threshold(sl);
@@ -281,18 +286,26 @@ class price_cache {
   // A market-data tick. Returns what it did to the instrument's entry, or
   // InvalidArgument for a price that is NaN, infinite, zero or negative
   // (nothing changes).
-  absl::StatusOr<price_result> on_price(std::string_view key, double price,
-                                        std::uint64_t feed_seq, std::uint64_t now_ns) noexcept {
+  absl::StatusOr<price_result> on_price(std::string_view key, double price, std::uint64_t feed_seq,
+                                        std::uint64_t now_ns) noexcept {
     if (absl::Status st = check_key(key); !st.ok()) return st;
     if (!valid_price(price)) return absl::InvalidArgumentError("price must be finite and > 0");
     const std::uint64_t h = hash(key);
-    const std::size_t g = group_of(h);
+    const pair_t g = groups_of(h);
     price_result r;
     eviction_event ev{evict_reason::none, key, 0, {price, feed_seq, now_ns}};
-    lock(g);
-    const std::size_t s = find(g, h, key);
+    // An existing entry needs only the lock of the group holding it (both
+    // groups are locked only to insert): find it without a lock, lock its
+    // group, and check it is still there.
+    std::size_t s = find(g, h, key);
+    const pair_t held{s / group, s / group};
+    if (s != npos) lock(held);
+    if (s != npos &&
+        (tag_at(s).load(std::memory_order_relaxed) != h || !key_equals(slots_[s], key))) {
+      unlock(held);
+      s = npos;  // moved or removed since the scan: not cached now
+    }
     if (s == npos) {
-      unlock(g);
       stats_.add(st_not_cached);
       return r;
     }
@@ -301,7 +314,7 @@ class price_cache {
     const std::uint64_t last = sl.last_seq.load(std::memory_order_relaxed);
     const std::uint64_t delta = feed_seq - last;  // modulo 2^64: wrap is in order
     if (delta == 0 || delta > (std::uint64_t{1} << 63)) {
-      unlock(g);
+      unlock(held);
       stats_.add(st_replays);
       r.outcome = price_outcome::replay;
       return r;
@@ -318,9 +331,9 @@ class price_cache {
     if (r.reason != evict_reason::none) {
       ev.reason = r.reason;
       ev.cached_price = cached;
-      clear_slot(sl);
+      clear_slot(s);
       live_.fetch_sub(1, std::memory_order_relaxed);
-      unlock(g);
+      unlock(held);
       r.outcome = price_outcome::evicted;
       stats_.add(reason_stat(r.reason));
       notify(ev);
@@ -340,7 +353,7 @@ class price_cache {
       store_d(sl.last_price, price);
     }
     sl.version.store(v + 2, std::memory_order_release);
-    unlock(g);
+    unlock(held);
     stats_.add(st_kept);
     r.outcome = price_outcome::kept;
     return r;
@@ -350,7 +363,7 @@ class price_cache {
   bool remove(std::string_view key, std::uint64_t now_ns) noexcept {
     if (key.empty() || key.size() > max_key) return false;
     const std::uint64_t h = hash(key);
-    const std::size_t g = group_of(h);
+    const pair_t g = groups_of(h);
     lock(g);
     const std::size_t s = find(g, h, key);
     if (s == npos) {
@@ -360,7 +373,7 @@ class price_cache {
     eviction_event ev{evict_reason::removed, key, load_d(slots_[s].price), {0, 0, now_ns}};
     ev.cause.new_price = ev.cached_price;
     ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_relaxed);
-    clear_slot(slots_[s]);
+    clear_slot(s);
     live_.fetch_sub(1, std::memory_order_relaxed);
     unlock(g);
     stats_.add(st_evicted_removed);
@@ -374,28 +387,30 @@ class price_cache {
     if (opts_.max_age_ns == 0) return 0;
     std::size_t n = 0;
     char k[max_key];
-    for (std::size_t g = 0; g < groups_; ++g) {
-      for (std::size_t i = 0; i < group; ++i) {
-        slot& sl = slots_[g * group + i];
-        if (sl.hash.load(std::memory_order_relaxed) == 0) continue;
-        lock(g);
-        const std::uint64_t at = sl.cached_at.load(std::memory_order_relaxed);
-        if (sl.hash.load(std::memory_order_relaxed) == 0 || !(now_ns > at) ||
-            now_ns - at <= opts_.max_age_ns) {
-          unlock(g);
-          continue;
-        }
-        const std::size_t kl = sl.key_len.load(std::memory_order_relaxed);
-        read_key(sl, k);
-        eviction_event ev{evict_reason::age, std::string_view(k, kl), load_d(sl.price),
-                          {load_d(sl.price), sl.last_seq.load(std::memory_order_relaxed), now_ns}};
-        clear_slot(sl);
-        live_.fetch_sub(1, std::memory_order_relaxed);
+    for (std::size_t at = 0; at < groups_ * group; ++at) {
+      const std::uint64_t h = tag_at(at).load(std::memory_order_relaxed);
+      if (h == 0) continue;
+      const pair_t g = groups_of(h);
+      lock(g);
+      slot& sl = slots_[at];
+      const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_relaxed);
+      if (tag_at(at).load(std::memory_order_relaxed) != h || !(now_ns > cached_at) ||
+          now_ns - cached_at <= opts_.max_age_ns) {
         unlock(g);
-        stats_.add(st_evicted_age);
-        notify(ev);
-        ++n;
+        continue;
       }
+      const std::size_t kl = sl.key_len.load(std::memory_order_relaxed);
+      read_key(sl, k);
+      eviction_event ev{evict_reason::age,
+                        std::string_view(k, kl),
+                        load_d(sl.price),
+                        {load_d(sl.price), sl.last_seq.load(std::memory_order_relaxed), now_ns}};
+      clear_slot(at);
+      live_.fetch_sub(1, std::memory_order_relaxed);
+      unlock(g);
+      stats_.add(st_evicted_age);
+      notify(ev);
+      ++n;
     }
     return n;
   }
@@ -442,7 +457,6 @@ class price_cache {
   // what it read.
   struct alignas(64) slot {
     std::atomic<std::uint64_t> version{0};  // odd: a writer is inside
-    std::atomic<std::uint64_t> hash{0};     // 0: empty
     std::atomic<std::uint64_t> key[max_key / 8] = {};
     std::atomic<std::uint32_t> key_len{0};
     std::atomic<std::uint32_t> payload_len{0};
@@ -454,11 +468,19 @@ class price_cache {
     std::atomic<std::uint64_t> last_price{0};
     std::atomic<std::uint64_t> var{0};
     mutable std::atomic<bool> referenced{false};  // CLOCK bit, outside the seqlock
+  };  // The key hashes of a group's 8 slots (0: empty), on one cache line, so
+  // a lookup reads one line per group before it touches a slot.
+  struct alignas(64) tag_line {
+    std::atomic<std::uint64_t> tag[group] = {};
   };
 
   struct alignas(64) group_state {
     std::atomic<bool> writer{false};
     std::uint32_t hand = 0;  // CLOCK hand, under writer
+  };
+
+  struct pair_t {
+    std::size_t first, second;  // second == first when the table has one group
   };
 
   explicit price_cache(const price_cache_options& o) : opts_(o) {
@@ -468,8 +490,10 @@ class price_cache {
     mask_ = groups_ - 1;
     words_ = (o.max_payload + 7) / 8;
     slots_ = std::make_unique<slot[]>(slots);
+    lines_ = std::make_unique<tag_line[]>(groups_);
     groups_state_ = std::make_unique<group_state[]>(groups_);
-    payload_ = std::make_unique<std::atomic<std::uint64_t>[]>(slots * std::max<std::size_t>(words_, 1));
+    payload_ =
+        std::make_unique<std::atomic<std::uint64_t>[]>(slots * std::max<std::size_t>(words_, 1));
   }
 
   static bool valid_price(double p) noexcept { return std::isfinite(p) && p > 0; }
@@ -498,16 +522,36 @@ class price_cache {
   std::uint64_t hash(std::string_view key) const noexcept {
     return detail::hash_bytes(key.data(), key.size(), opts_.seed);  // never 0
   }
-  std::size_t group_of(std::uint64_t h) const noexcept { return (h >> 7) & mask_; }
+  std::atomic<std::uint64_t>& tag_at(std::size_t at) const noexcept {
+    return lines_[at / group].tag[at % group];
+  }
 
-  void lock(std::size_t g) noexcept {
+  // Two candidate groups from independent bits of the hash.
+  pair_t groups_of(std::uint64_t h) const noexcept {
+    const std::size_t a = (h >> 7) & mask_;
+    std::size_t b = ((h >> 35) ^ (h << 3)) & mask_;
+    if (b == a) b = a ^ 1;
+    if (groups_ == 1) b = a;
+    return {a, b};
+  }
+
+  void lock_one(std::size_t g) noexcept {
     std::atomic<bool>& w = groups_state_[g].writer;
     while (w.exchange(true, std::memory_order_acquire)) {
       while (w.load(std::memory_order_relaxed)) pause();
     }
   }
-  void unlock(std::size_t g) noexcept {
+  void unlock_one(std::size_t g) noexcept {
     groups_state_[g].writer.store(false, std::memory_order_release);
+  }
+  // Both groups, in index order so two writers cannot deadlock.
+  void lock(pair_t g) noexcept {
+    lock_one(std::min(g.first, g.second));
+    if (g.second != g.first) lock_one(std::max(g.first, g.second));
+  }
+  void unlock(pair_t g) noexcept {
+    if (g.second != g.first) unlock_one(std::max(g.first, g.second));
+    unlock_one(std::min(g.first, g.second));
   }
 
   static void pack_key(std::string_view key, std::uint64_t (&w)[max_key / 8]) noexcept {
@@ -515,12 +559,23 @@ class price_cache {
     std::memcpy(buf, key.data(), key.size());
     for (std::size_t i = 0; i < max_key / 8; ++i) std::memcpy(&w[i], buf + 8 * i, 8);
   }
+  // Word i of a key as pack_key stores it (zero padded), without a buffer.
+  static std::uint64_t key_word(std::string_view key, std::size_t i) noexcept {
+    const std::size_t at = 8 * i;
+    std::uint64_t w = 0;
+    if (at + 8 <= key.size()) {
+      std::memcpy(&w, key.data() + at, 8);
+    } else {
+      for (std::size_t k = at; k < key.size(); ++k) {
+        w |= static_cast<std::uint64_t>(static_cast<unsigned char>(key[k])) << (8 * (k - at));
+      }
+    }
+    return w;
+  }
   static bool key_equals(const slot& sl, std::string_view key) noexcept {
     if (sl.key_len.load(std::memory_order_relaxed) != key.size()) return false;
-    std::uint64_t w[max_key / 8];
-    pack_key(key, w);
     for (std::size_t i = 0; i < (key.size() + 7) / 8; ++i) {
-      if (sl.key[i].load(std::memory_order_relaxed) != w[i]) return false;
+      if (sl.key[i].load(std::memory_order_relaxed) != key_word(key, i)) return false;
     }
     return true;
   }
@@ -533,20 +588,40 @@ class price_cache {
     std::memcpy(out, buf, max_key);
   }
 
-  // Under the group's writer flag.
-  std::size_t find(std::size_t g, std::uint64_t h, std::string_view key) const noexcept {
-    for (std::size_t i = 0; i < group; ++i) {
-      const slot& sl = slots_[g * group + i];
-      if (sl.hash.load(std::memory_order_relaxed) == h && key_equals(sl, key)) return g * group + i;
+  // Under the groups' writer flags.
+  std::size_t find(pair_t g, std::uint64_t h, std::string_view key) const noexcept {
+    for (std::size_t gi : {g.first, g.second}) {
+      for (std::size_t i = 0; i < group; ++i) {
+        const std::size_t at = gi * group + i;
+        if (tag_at(at).load(std::memory_order_relaxed) == h && key_equals(slots_[at], key)) {
+          return at;
+        }
+      }
+      if (g.second == g.first) break;
     }
     return npos;
   }
-  std::size_t free_slot(std::size_t g) const noexcept {
-    for (std::size_t i = 0; i < group; ++i) {
-      if (slots_[g * group + i].hash.load(std::memory_order_relaxed) == 0) return g * group + i;
+  // A free slot in the group with more of them.
+  std::size_t free_slot(pair_t g) const noexcept {
+    std::size_t best = npos;
+    std::size_t best_free = 0;
+    for (std::size_t gi : {g.first, g.second}) {
+      std::size_t free = 0, first = npos;
+      for (std::size_t i = 0; i < group; ++i) {
+        if (tag_at(gi * group + i).load(std::memory_order_relaxed) == 0) {
+          if (first == npos) first = gi * group + i;
+          ++free;
+        }
+      }
+      if (free > best_free) {
+        best_free = free;
+        best = first;
+      }
+      if (g.second == g.first) break;
     }
-    return npos;
+    return best;
   }
+
   // CLOCK within a full group: clear reference bits as the hand passes,
   // take the first entry without one (at most two turns).
   std::size_t clock_victim(std::size_t g) noexcept {
@@ -565,15 +640,21 @@ class price_cache {
   }
   void copy_payload(const slot& sl, unsigned char* out, std::size_t n) const noexcept {
     const std::atomic<std::uint64_t>* p = payload_of(sl);
-    for (std::size_t i = 0; i < n; i += 8) {
+    std::size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
       const std::uint64_t w = p[i / 8].load(std::memory_order_relaxed);
-      std::memcpy(out + i, &w, std::min<std::size_t>(8, n - i));
+      std::memcpy(out + i, &w, 8);
+    }
+    if (i < n) {
+      const std::uint64_t w = p[i / 8].load(std::memory_order_relaxed);
+      for (std::size_t k = 0; k < n - i; ++k) out[i + k] = static_cast<unsigned char>(w >> (8 * k));
     }
   }
 
-  void write_entry(slot& sl, std::uint64_t h, std::string_view key, double price,
+  void write_entry(std::size_t at, std::uint64_t h, std::string_view key, double price,
                    std::uint64_t seq, std::string_view payload, std::uint64_t now, double thr,
                    double tick) noexcept {
+    slot& sl = slots_[at];
     const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
     sl.version.store(v + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
@@ -596,15 +677,15 @@ class price_cache {
     }
     sl.payload_len.store(static_cast<std::uint32_t>(payload.size()), std::memory_order_relaxed);
     sl.referenced.store(false, std::memory_order_relaxed);
-    sl.hash.store(h, std::memory_order_relaxed);
+    tag_at(at).store(h, std::memory_order_relaxed);
     sl.version.store(v + 2, std::memory_order_release);
   }
-
-  static void clear_slot(slot& sl) noexcept {
+  void clear_slot(std::size_t at) noexcept {
+    slot& sl = slots_[at];
     const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
     sl.version.store(v + 1, std::memory_order_relaxed);
     std::atomic_thread_fence(std::memory_order_release);
-    sl.hash.store(0, std::memory_order_relaxed);
+    tag_at(at).store(0, std::memory_order_relaxed);
     sl.key_len.store(0, std::memory_order_relaxed);
     sl.version.store(v + 2, std::memory_order_release);
   }
@@ -632,11 +713,16 @@ class price_cache {
 
   static stat reason_stat(evict_reason r) noexcept {
     switch (r) {
-      case evict_reason::price_move: return st_evicted_price;
-      case evict_reason::sequence_gap: return st_evicted_gap;
-      case evict_reason::age: return st_evicted_age;
-      case evict_reason::capacity: return st_evicted_capacity;
-      default: return st_evicted_removed;
+      case evict_reason::price_move:
+        return st_evicted_price;
+      case evict_reason::sequence_gap:
+        return st_evicted_gap;
+      case evict_reason::age:
+        return st_evicted_age;
+      case evict_reason::capacity:
+        return st_evicted_capacity;
+      default:
+        return st_evicted_removed;
     }
   }
 
@@ -651,6 +737,7 @@ class price_cache {
   std::size_t mask_ = 0;
   std::size_t words_ = 0;
   std::unique_ptr<slot[]> slots_;
+  std::unique_ptr<tag_line[]> lines_;
   std::unique_ptr<group_state[]> groups_state_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> payload_;
   std::atomic<std::uint64_t> live_{0};
