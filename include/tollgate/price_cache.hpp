@@ -297,17 +297,26 @@ class price_cache {
     // An existing entry needs only the lock of the group holding it (both
     // groups are locked only to insert): find it without a lock, lock its
     // group, and check it is still there.
+    // Not found: not cached (a put racing with this tick comes after it),
+    // and ticks for instruments nobody cached take no lock at all.
     std::size_t s = find(g, h, key);
-    const pair_t held{s / group, s / group};
-    if (s != npos) lock(held);
-    if (s != npos &&
-        (tag_at(s).load(std::memory_order_relaxed) != h || !key_equals(slots_[s], key))) {
-      unlock(held);
-      s = npos;  // moved or removed since the scan: not cached now
-    }
     if (s == npos) {
       stats_.add(st_not_cached);
       return r;
+    }
+    pair_t held{s / group, s / group};
+    lock(held);
+    if (tag_at(s).load(std::memory_order_relaxed) != h || !key_equals(slots_[s], key)) {
+      // Moved or removed since the scan: search again holding both groups.
+      unlock(held);
+      held = g;
+      lock(held);
+      s = find(g, h, key);
+      if (s == npos) {
+        unlock(held);
+        stats_.add(st_not_cached);
+        return r;
+      }
     }
     slot& sl = slots_[s];
     const double cached = load_d(sl.price);
