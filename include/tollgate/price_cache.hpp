@@ -15,8 +15,9 @@
 //   - sequence_gap: seq is not the next number after the last one seen for
 //                   that instrument (the cache cannot know what it missed).
 //                   Numbers are compared modulo 2^64, so the feed may wrap;
-//                   a number seen already or up to 2^63 behind is a replay
-//                   and is ignored (counted, nothing changes);
+//                   a number seen already or less than 2^63 behind is a
+//                   replay and is ignored (counted, nothing changes); one
+//                   exactly 2^63 away is a gap;
 //   - age:          the entry is older than max_age_ns (a safety net; get()
 //                   reports such an entry as a miss, and the next on_price
 //                   or expire() evicts it);
@@ -204,6 +205,8 @@ class price_cache {
         s = clock_victim(g.first);
         ev.reason = evict_reason::capacity;
         ev.cached_price = load_d(slots_[s].price);
+        ev.cause.new_price = ev.cached_price;  // not a tick: the victim's own values
+        ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_relaxed);
         const std::size_t kl = slots_[s].key_len.load(std::memory_order_relaxed);
         read_key(slots_[s], victim_key);
         ev.key = std::string_view(victim_key, kl);

@@ -834,8 +834,8 @@ TG_API int tg_router_route(const tg_router* router, const tg_route_request* req,
  *    > threshold). A move exactly at the threshold keeps the entry.
  *  - TG_EVICT_SEQUENCE_GAP: feed_seq is not the next number after the last
  *    one seen for the instrument. Numbers compare modulo 2^64 (the feed may
- *    wrap); a number already seen or up to 2^63 behind is a replay, ignored
- *    (TG_PRICE_REPLAY).
+ *    wrap); a number already seen or less than 2^63 behind is a replay,
+ *    ignored (TG_PRICE_REPLAY); one exactly 2^63 away is a gap.
  *  - TG_EVICT_AGE: older than max_age_ns (reads report it as a miss; the
  *    next tick or tg_price_cache_expire evicts it).
  *  - TG_EVICT_CAPACITY: a put found the key's group of 8 slots full; the

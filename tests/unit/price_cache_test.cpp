@@ -150,10 +150,15 @@ TEST_CASE("feed sequence: gaps evict, replays are ignored, wrap is in order", "[
   CHECK(tick(*c, "W", 10.0, top, 0) == price_outcome::replay);
   CHECK(tick(*c, "W", 10.0, 2, 0, &why) == price_outcome::evicted);
   CHECK(why == evict_reason::sequence_gap);
+  // Exactly 2^63 away is a gap; one less behind is a replay.
+  REQUIRE(c->put("H", 10.0, 10, "", 0).ok());
+  CHECK(tick(*c, "H", 10.0, 10 - (std::uint64_t{1} << 63) + 1, 0) == price_outcome::replay);
+  CHECK(tick(*c, "H", 10.0, 10 + (std::uint64_t{1} << 63), 0, &why) == price_outcome::evicted);
+  CHECK(why == evict_reason::sequence_gap);
   CHECK(tick(*c, "nope", 10.0, 1, 0) == price_outcome::not_cached);
   const auto s = c->stats();
-  CHECK(s.replays == 3);
-  CHECK(s.evicted_gap == 2);
+  CHECK(s.replays == 4);
+  CHECK(s.evicted_gap == 3);
   CHECK(s.not_cached == 1);
 }
 
@@ -184,15 +189,18 @@ TEST_CASE("capacity: CLOCK within a group keeps recently read entries", "[price_
   REQUIRE(c->stats().slots == 8);
   std::vector<evict_reason> reasons;
   std::vector<std::string> keys;
+  std::vector<tollgate::price_event> causes;
   struct sink {
     std::vector<evict_reason>* reasons;
     std::vector<std::string>* keys;
-  } sk{&reasons, &keys};
+    std::vector<tollgate::price_event>* causes;
+  } sk{&reasons, &keys, &causes};
   c->set_listener(
       [](void* user, const tollgate::eviction_event& ev) {
         auto* s = static_cast<sink*>(user);
         s->reasons->push_back(ev.reason);
         s->keys->emplace_back(ev.key);
+        s->causes->push_back(ev.cause);
       },
       &sk);
   for (int i = 0; i < 8; ++i) REQUIRE(c->put("K" + std::to_string(i), 1.0 + i, 1, "", 0).ok());
@@ -204,6 +212,9 @@ TEST_CASE("capacity: CLOCK within a group keeps recently read entries", "[price_
   REQUIRE(reasons.size() == 1);
   CHECK(reasons[0] == evict_reason::capacity);
   CHECK(keys[0] == "K5");  // the one entry nobody read
+  // Not a tick: the event carries the victim's own price and sequence.
+  CHECK(causes[0].new_price == 6.0);
+  CHECK(causes[0].feed_seq == 1);
   CHECK_FALSE(cached(*c, "K5"));
   CHECK(cached(*c, "NEW"));
   CHECK(c->stats().entries == 8);
@@ -215,8 +226,7 @@ TEST_CASE("capacity: CLOCK within a group keeps recently read entries", "[price_
   CHECK(c->stats().entries == 7);
 }
 
-TEST_CASE("bad prices and keys are refused with a status and change nothing",
-          "[price_cache]") {
+TEST_CASE("bad prices and keys are refused with a status and change nothing", "[price_cache]") {
   auto c = make();
   REQUIRE(c->put("P", 10.0, 1, "", 0).ok());
   const double inf = std::numeric_limits<double>::infinity();
@@ -228,8 +238,7 @@ TEST_CASE("bad prices and keys are refused with a status and change nothing",
   }
   CHECK(tick(*c, "P", 10.0, 2, 0) == price_outcome::kept);  // the sequence did not move
   CHECK(c->put("", 1.0, 1, "", 0).code() == absl::StatusCode::kInvalidArgument);
-  CHECK(c->put(std::string(33, 'k'), 1.0, 1, "", 0).code() ==
-        absl::StatusCode::kInvalidArgument);
+  CHECK(c->put(std::string(33, 'k'), 1.0, 1, "", 0).code() == absl::StatusCode::kInvalidArgument);
   CHECK(c->put(std::string(32, 'k'), 1.0, 1, "", 0).ok());
   CHECK(c->put("P", 1.0, 1, std::string(65, 'x'), 0).code() == absl::StatusCode::kOutOfRange);
   CHECK(c->put("P", 1.0, 1, "", 0, entry_limits{-1, std::nan("")}).code() ==
