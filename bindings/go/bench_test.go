@@ -220,3 +220,76 @@ func BenchmarkVenueSetPick(b *testing.B) {
 		}
 	}
 }
+
+// Price cache: a Get hit with its payload copied, a tick within the
+// threshold (kept) and OnPriceMany over 1000 cached instruments (ns/op per
+// tick).
+
+var benchPayload = []byte("bid 189.24 x 300 / ask 189.26 x 500")
+
+func benchPriceCache(b *testing.B, keys [][]byte) *PriceCache {
+	c := newPriceCache(b, PriceCacheOptions{Capacity: 4096, NoMaxAge: true})
+	for _, k := range keys {
+		if err := c.Put(k, 100, 0, benchPayload, t0, nil); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if s, err := c.Stats(); err != nil || s.Entries != uint64(len(keys)) {
+		b.Fatalf("%+v %v", s, err)
+	}
+	return c
+}
+
+func BenchmarkPriceCacheGet(b *testing.B) {
+	key := IDKey(1234567)
+	c := benchPriceCache(b, [][]byte{key})
+	buf := make([]byte, 64)
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		cp, ok, err := c.Get(key, t0, buf)
+		if err != nil || !ok || cp.PayloadLen != len(benchPayload) {
+			b.Fatal(cp, ok, err)
+		}
+	}
+}
+
+func BenchmarkPriceCacheOnPrice(b *testing.B) {
+	key := IDKey(1234567)
+	c := benchPriceCache(b, [][]byte{key})
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		r, err := c.OnPrice(key, 100.05, uint64(i+1), t0)
+		if err != nil || r.Outcome != PriceKept {
+			b.Fatal(r, err)
+		}
+	}
+}
+
+// OnPriceMany of 1000 ticks, one per cached instrument; ns/op is per tick.
+func BenchmarkPriceCacheOnPriceMany1000(b *testing.B) {
+	keys := batchKeys(batchSize)
+	c := benchPriceCache(b, keys)
+	prices := make([]float64, batchSize)
+	for i := range prices {
+		prices[i] = 100.05
+	}
+	seqs := make([]uint64, batchSize)
+	out := make([]PriceResult, batchSize)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batchSize {
+		n := min(batchSize, b.N-done)
+		for i := range seqs[:n] {
+			seqs[i]++
+		}
+		if err := c.OnPriceMany(keys[:n], prices[:n], seqs[:n], t0, out[:n]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	b.StopTimer()
+	for i, r := range out {
+		if r.Outcome != PriceKept && seqs[i] != 0 {
+			b.Fatal(i, r)
+		}
+	}
+}

@@ -12,6 +12,10 @@
 //     normal form of paths, atomic publication of new tables while
 //     goroutines keep matching, and the choice of a venue (weighted,
 //     least-latency or sticky, skipping venues whose [Breaker] rejects).
+//   - [PriceCache]: market data cached per instrument until the price moves
+//     beyond a threshold (basis points or ticks, optionally widened by
+//     realised volatility), the feed skips a sequence number, the entry ages
+//     out or its slot is needed; lock-free reads that never see a torn entry.
 //
 // # Time
 //
@@ -42,6 +46,19 @@
 // matches and picks a venue from the route's [VenueSet] in one call. The
 // batch forms (MatchMany) cross cgo once per batch and do not allocate once
 // warm.
+//
+// # Price cache
+//
+// [NewPriceCache] takes [PriceCacheOptions] (zero fields mean the library's
+// defaults, see [DefaultPriceCacheOptions]). The host caches an instrument
+// with [PriceCache.Put] (a key of 1..32 bytes, [IDKey] for numeric ids, and
+// a payload copied in), reads it with [PriceCache.Get] (the payload copied
+// into a caller's buffer, so a read allocates nothing) and feeds every tick
+// to [PriceCache.OnPrice] or, one cgo call per batch,
+// [PriceCache.OnPriceMany]; a [PriceResult] says whether the entry was kept,
+// evicted (and why: an [EvictReason]), not cached or a replayed number.
+// [PriceCache.SetEvictionCallback] observes every eviction, with the same
+// rules as a breaker's event callback.
 //
 // # Lifetime and concurrency
 //

@@ -1,6 +1,7 @@
-// The C side of Breaker.OnEvent: the library calls a C function pointer with
-// a void* user argument; this trampoline hands both to the exported Go
-// function, with the user argument carrying a runtime/cgo.Handle.
+// The C side of Breaker.OnEvent and PriceCache.SetEvictionCallback: the
+// library calls a C function pointer with a void* user argument; these
+// trampolines hand both to the exported Go functions, with the user argument
+// carrying a runtime/cgo.Handle.
 
 #include <stdint.h>
 #include <tollgate/tollgate.h>
@@ -13,4 +14,14 @@ static void tg_go_event_trampoline(void* user, const tg_breaker_event* ev) {
 
 int tg_go_breaker_set_events(tg_breaker* b, uintptr_t h) {
   return tg_breaker_set_event_callback(b, h != 0 ? tg_go_event_trampoline : NULL, (void*)h);
+}
+
+// The same for PriceCache.SetEvictionCallback.
+static void tg_go_eviction_trampoline(void* user, const tg_eviction_event* ev) {
+  tollgateGoEvictionEvent((uintptr_t)user, (tg_eviction_event*)ev);
+}
+
+int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h) {
+  return tg_price_cache_set_event_callback(c, h != 0 ? tg_go_eviction_trampoline : NULL,
+                                           (void*)h);
 }

@@ -8,12 +8,16 @@ package tollgate
 // that forwards the breaker's events to the Go sink behind handle h. This
 // file has an //export, so its preamble may only declare.
 int tg_go_breaker_set_events(tg_breaker* b, uintptr_t h);
+
+// The same for a price cache's evictions.
+int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h);
 */
 import "C"
 
 import (
 	"runtime/cgo"
 	"sync/atomic"
+	"unsafe"
 )
 
 // eventSink receives a breaker's events from C. It is reached through a
@@ -98,6 +102,99 @@ func tollgateGoBreakerEvent(h C.uintptr_t, ev *C.tg_breaker_event) {
 		FailureRate: float64(ev.failure_rate),
 		SlowRate:    float64(ev.slow_rate),
 		OpenNs:      uint64(ev.open_ns),
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.pending.CompareAndSwap(nil, &panicValue{v: r})
+		}
+	}()
+	(*fn)(e)
+}
+
+// evictionSink receives a price cache's evictions from C, through a
+// cgo.Handle, as eventSink does for a breaker.
+type evictionSink struct {
+	fn      atomic.Pointer[func(EvictionEvent)]
+	handle  cgo.Handle
+	pending atomic.Pointer[panicValue]
+	// installed says whether the C trampoline is registered; guarded by
+	// PriceCache.mu.
+	installed bool
+}
+
+// SetEvictionCallback calls fn(ev) on every eviction (price move, sequence
+// gap, age, capacity, removal), synchronously in the goroutine whose call
+// (Put, OnPrice, OnPriceMany, Remove, Expire) caused it, after the entry is
+// gone. ev.Key is a copy fn may keep. fn must not block; it may call the
+// cache's methods, and even Close. A panic in fn is recovered before it can
+// unwind through the library and raised again when the causing method
+// returns (if another goroutine's call on the same cache returns first, in
+// that goroutine). fn = nil removes the callback. An eviction racing with
+// SetEvictionCallback is reported to the old or the new callback. A
+// callback that refers to the cache keeps it reachable until the callback
+// is removed or the cache closed, so the finalizer cannot release it:
+// Close such a cache explicitly.
+func (p *PriceCache) SetEvictionCallback(fn func(EvictionEvent)) error {
+	if err := p.enter(); err != nil {
+		return err
+	}
+	defer p.leave()
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.sink.Load()
+	if s == nil {
+		if fn == nil {
+			return nil
+		}
+		s = &evictionSink{}
+		s.handle = cgo.NewHandle(s)
+		p.sink.Store(s)
+	}
+	if fn != nil {
+		s.fn.Store(&fn)
+		if s.installed {
+			return nil
+		}
+		// The library keeps each registration until the cache is freed, so
+		// the trampoline is installed once, not on every call.
+		if rc := C.tg_go_price_cache_set_events(p.h, C.uintptr_t(s.handle)); rc != C.TG_OK {
+			s.fn.Store(nil)
+			return statusErr(rc, nil, "tg_price_cache_set_event_callback failed")
+		}
+		s.installed = true
+		return nil
+	}
+	s.fn.Store(nil)
+	if s.installed {
+		if rc := C.tg_go_price_cache_set_events(p.h, 0); rc != C.TG_OK {
+			return statusErr(rc, nil, "tg_price_cache_set_event_callback failed")
+		}
+		s.installed = false
+	}
+	return nil
+}
+
+//export tollgateGoEvictionEvent
+func tollgateGoEvictionEvent(h C.uintptr_t, ev *C.tg_eviction_event) {
+	s, ok := cgo.Handle(h).Value().(*evictionSink)
+	if !ok {
+		return
+	}
+	fn := s.fn.Load()
+	if fn == nil {
+		return
+	}
+	e := EvictionEvent{
+		Reason:      EvictReason(ev.reason),
+		CachedPrice: float64(ev.cached_price),
+		NewPrice:    float64(ev.new_price),
+		FeedSeq:     uint64(ev.feed_seq),
+		NowNs:       uint64(ev.now_ns),
+	}
+	if ev.key_len > 0 && ev.key != nil {
+		e.Key = C.GoBytes(unsafe.Pointer(ev.key), C.int(ev.key_len))
+	} else {
+		e.Key = []byte{}
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -688,7 +688,10 @@ class price_cache {
       p[i / 8].store(word, std::memory_order_relaxed);
     }
     sl.payload_len.store(static_cast<std::uint32_t>(payload.size()), std::memory_order_relaxed);
-    sl.referenced.store(false, std::memory_order_relaxed);
+    // A re-cache keeps the reference bit: the instrument is still in use.
+    if (tag_at(at).load(std::memory_order_relaxed) != h) {
+      sl.referenced.store(false, std::memory_order_relaxed);
+    }
     tag_at(at).store(h, std::memory_order_relaxed);
     sl.version.store(v + 2, std::memory_order_release);
   }
@@ -716,7 +719,8 @@ class price_cache {
     const double move = std::fabs(price - cached);
     if (opts_.unit == threshold_unit::ticks) {
       // Whole ticks: prices on the tick grid give exact counts.
-      return std::nearbyint(move / load_d(sl.tick)) > thr;
+      // std::round: halves away from zero, as documented (2.5 ticks is 3).
+      return std::round(move / load_d(sl.tick)) > thr;
     }
     // A relative tolerance of 1e-9 keeps a move of exactly `thr` bps,
     // which binary floating point may compute a hair above.

@@ -831,7 +831,8 @@ TG_API int tg_router_route(const tg_router* router, const tg_route_request* req,
  * tg_price_cache_on_price for every tick; the entry is evicted when:
  *  - TG_EVICT_PRICE_MOVE: the move since caching exceeds the threshold
  *    (bps: |p - c| / c * 1e4 > threshold; ticks: round(|p - c| / tick_size)
- *    > threshold). A move exactly at the threshold keeps the entry.
+ *    > threshold, halves rounded away from zero). A move exactly at the
+ *    threshold keeps the entry.
  *  - TG_EVICT_SEQUENCE_GAP: feed_seq is not the next number after the last
  *    one seen for the instrument. Numbers compare modulo 2^64 (the feed may
  *    wrap); a number already seen or less than 2^63 behind is a replay,
@@ -984,7 +985,7 @@ TG_API int tg_price_cache_set_event_callback(tg_price_cache* cache, tg_price_cac
 /* Counters since creation. Since 0.2.0. */
 typedef struct tg_price_cache_stats {
   uint64_t hits;
-  uint64_t misses;
+  uint64_t misses;       /* not cached (stale entries are counted apart) */
   uint64_t stale_misses; /* entries older than max_age_ns */
   uint64_t puts;
   uint64_t kept;

@@ -127,6 +127,10 @@ TEST_CASE("tick threshold: exactly at it keeps, one tick either side", "[price_c
   REQUIRE(c->put("B", 1000.0, 1, "", 0, entry_limits{2, 0.5}).ok());
   CHECK(tick(*c, "B", 1001.0, 2, 0) == price_outcome::kept);
   CHECK(tick(*c, "B", 1001.5, 3, 0) == price_outcome::evicted);
+  // Off-grid prices: a move of 2.5 ticks rounds to 3 (halves away from zero).
+  REQUIRE(c->put("H", 100.0, 1, "", 0, entry_limits{2, 1.0}).ok());
+  CHECK(tick(*c, "H", 102.4, 2, 0) == price_outcome::kept);
+  CHECK(tick(*c, "H", 102.5, 3, 0) == price_outcome::evicted);
   // Threshold 0: any move evicts, no move keeps.
   REQUIRE(c->put("Z", 10.0, 1, "", 0, entry_limits{0, std::nan("")}).ok());
   CHECK(tick(*c, "Z", 10.0, 2, 0) == price_outcome::kept);
@@ -208,6 +212,8 @@ TEST_CASE("capacity: CLOCK within a group keeps recently read entries", "[price_
   for (int i = 0; i < 8; ++i) {
     if (i != 5) CHECK(cached(*c, ("K" + std::to_string(i)).c_str()));
   }
+  // Re-caching a read entry keeps it protected.
+  REQUIRE(c->put("K3", 4.5, 2, "", 0).ok());
   REQUIRE(c->put("NEW", 9.0, 1, "", 0).ok());
   REQUIRE(reasons.size() == 1);
   CHECK(reasons[0] == evict_reason::capacity);
