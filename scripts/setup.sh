@@ -23,7 +23,19 @@ fi
 
 if [ "${1:-}" = "--all" ]; then
   py=${PYTHON:-python3}
-  if ! "$py" -c "import cffi, pytest, limits, pybreaker, pytest_benchmark" 2>/dev/null; then
+  # Installed when any pinned requirement is missing or at another version
+  # (pip's own check, so a requirement added later is never skipped).
+  if ! "$py" - bindings/python/requirements-test.txt <<'PY' 2>/dev/null; then
+import sys
+from importlib import metadata
+for line in open(sys.argv[1]):
+    line = line.split("#", 1)[0].strip()
+    if not line:
+        continue
+    name, _, version = line.partition("==")
+    if metadata.version(name) != version:
+        sys.exit(1)
+PY
     echo "setup: installing Python test dependencies"
     "$py" -m pip install -q -r bindings/python/requirements-test.txt
   fi

@@ -24,6 +24,17 @@ Before anything is timed, both sides must route every concrete path to the
 same rule with the same parameters; a shape that Werkzeug routes differently
 would be dropped from both tables (and named in the output).
 
+Price cache: tollgate's ``PriceCache.get`` of a cached instrument,
+``PriceCache.on_price`` of an in-threshold tick (one call per tick) and
+``PriceCache.on_price_many`` (one call per batch of 1000 ticks) against
+``cachetools.TTLCache`` doing the nearest equivalent work in Python: a
+lookup (``cache[key]``); for a tick, the same lookup, ``|p - cached|`` in bps
+compared with the entry's threshold, and ``del cache[key]`` when beyond.
+1000 instruments with a 32-byte payload, every tick 5 bps away from the
+cached price against a 10 bps threshold, so both sides keep every entry
+(checked); tollgate also checks and advances the feed sequence of each
+entry, which the TTLCache side does not do.
+
 Method (see shared BENCHMARKING.md): every case runs in the same process on
 the same workload (10,000 keys visited round-robin, limits high enough that
 nothing is rejected, so both sides do the admit path); each pair is measured
@@ -38,6 +49,9 @@ match against the expected route, and the routing table reports ns per match.
 Usage:
     python benchmarks/python/bench_compare.py            # full run
     python benchmarks/python/bench_compare.py --quick    # a few iterations, smoke test
+
+The price cache rows need ``cachetools`` (bindings/python/requirements-test.txt);
+without it they are skipped, with a note.
 """
 
 from __future__ import annotations
@@ -46,6 +60,7 @@ import argparse
 import datetime
 import functools
 import gc
+import importlib.util
 import platform
 import random
 import statistics
@@ -56,7 +71,7 @@ from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
 import tollgate
-from tollgate import Breaker, Limiter, Outcome, RouteTable, Rule, Tier
+from tollgate import Breaker, Limiter, Outcome, PriceCache, PriceOutcome, RouteTable, Rule, Tier
 
 BATCH = 1000
 N_KEYS = 10_000
@@ -492,6 +507,175 @@ def werkzeug_case(kind: str) -> Callable[[], Runner]:
     return make
 
 
+# -- price cache --------------------------------------------------------------------
+
+N_INSTRUMENTS = BATCH  # one batch ticks every instrument once, at one sequence number
+PC_THRESHOLD_BPS = 10.0
+PC_MOVE = 5e-4  # every tick is 5 bps from the cached price: inside the threshold
+PC_TTL_S = 60.0
+PC_PAYLOAD = b"bid 100.00 ask 100.02 size 500  "  # 32 bytes, as a quote would be
+
+
+def _instruments() -> List[Tuple[bytes, float]]:
+    """(key, cached price) of every instrument."""
+    return [(b"SYM%05d" % i, 100.0 + 0.01 * i) for i in range(N_INSTRUMENTS)]
+
+
+class _Feed:
+    """In-threshold ticks for every instrument, one batch of BATCH per
+    sequence number: ticks of chunk c carry sequence ``first + c`` and
+    alternate between +5 and -5 bps, so tollgate sees every tick in sequence
+    across the warm-up and the timed run of one runner."""
+
+    def __init__(self) -> None:
+        self.instruments = _instruments()
+        self.next_seq = 2  # the entries are cached at sequence 1
+
+    def chunks(self, n: int) -> List[List[Tuple[bytes, float, int]]]:
+        out = []
+        for _ in range(_chunks(n)):
+            seq = self.next_seq
+            self.next_seq += 1
+            f = 1 + PC_MOVE if seq % 2 else 1 - PC_MOVE
+            out.append([(key, price * f, seq) for key, price in self.instruments])
+        return out
+
+
+def tg_price_cache() -> PriceCache:
+    pc = PriceCache(capacity=4 * N_INSTRUMENTS, max_payload=len(PC_PAYLOAD),
+                    threshold=PC_THRESHOLD_BPS, max_age_ns=int(PC_TTL_S * 1e9))
+    for key, price in _instruments():
+        pc.put(key, price, 1, PC_PAYLOAD)
+    return pc
+
+
+def ttl_cache():  # -> cachetools.TTLCache holding (price, threshold_bps, seq, payload)
+    import cachetools
+
+    cache = cachetools.TTLCache(maxsize=4 * N_INSTRUMENTS, ttl=PC_TTL_S)
+    for key, price in _instruments():
+        cache[key] = (price, PC_THRESHOLD_BPS, 1, PC_PAYLOAD)
+    return cache
+
+
+def tg_pc_get() -> Runner:
+    pc, keys = tg_price_cache(), [k for k, _ in _instruments()]
+
+    def run(n: int) -> int:
+        get = pc.get
+        hits = 0
+        start = _perf()
+        for _ in range(_chunks(n)):
+            for key in keys:
+                if get(key) is not None:  # reads the clock; copies the payload out
+                    hits += 1
+        elapsed = _perf() - start
+        assert hits == _chunks(n) * BATCH, "tollgate missed: the workload is not comparable"
+        return elapsed
+
+    return run
+
+
+def ttl_get() -> Runner:
+    cache, keys = ttl_cache(), [k for k, _ in _instruments()]
+
+    def run(n: int) -> int:
+        hits = 0
+        start = _perf()
+        for _ in range(_chunks(n)):
+            for key in keys:
+                try:
+                    entry = cache[key]  # reads the timer; the stored tuple, no copy
+                except KeyError:
+                    entry = None
+                if entry is not None:
+                    hits += 1
+        elapsed = _perf() - start
+        assert hits == _chunks(n) * BATCH, "TTLCache missed: the workload is not comparable"
+        return elapsed
+
+    return run
+
+
+def tg_pc_on_price(injected: bool) -> Callable[[], Runner]:
+    def make() -> Runner:
+        pc, feed = tg_price_cache(), _Feed()
+        kept_outcome = PriceOutcome.KEPT
+
+        def run(n: int) -> int:
+            chunks = feed.chunks(n)
+            on_price = pc.on_price
+            now_ns = tollgate.now_ns
+            kept = 0
+            start = _perf()
+            if injected:
+                for ticks in chunks:
+                    now = now_ns()
+                    for key, price, seq in ticks:
+                        if on_price(key, price, seq, now).outcome == kept_outcome:
+                            kept += 1
+            else:
+                for ticks in chunks:
+                    for key, price, seq in ticks:
+                        if on_price(key, price, seq).outcome == kept_outcome:
+                            kept += 1
+            elapsed = _perf() - start
+            assert kept == _chunks(n) * BATCH, "tollgate evicted: the workload is not comparable"
+            return elapsed
+
+        return run
+
+    return make
+
+
+def tg_pc_on_price_many() -> Runner:
+    pc, feed = tg_price_cache(), _Feed()
+
+    def run(n: int) -> int:
+        chunks = feed.chunks(n)
+        on_price_many = pc.on_price_many
+        kept = 0
+        start = _perf()
+        for ticks in chunks:
+            # Ticks unpacked and packed on every call, one clock read per
+            # batch, and the outcomes read back.
+            kept += on_price_many(ticks).outcomes.count(PriceOutcome.KEPT)
+        elapsed = _perf() - start
+        assert kept == _chunks(n) * BATCH, "tollgate evicted: the workload is not comparable"
+        return elapsed
+
+    return run
+
+
+def ttl_on_price() -> Runner:
+    cache, feed = ttl_cache(), _Feed()
+
+    def run(n: int) -> int:
+        chunks = feed.chunks(n)
+        kept = 0
+        start = _perf()
+        for ticks in chunks:
+            for key, price, seq in ticks:
+                try:
+                    entry = cache[key]
+                except KeyError:
+                    continue  # not cached: nothing to do
+                cached = entry[0]
+                if abs(price - cached) / cached * 1e4 > entry[1]:
+                    del cache[key]  # moved beyond the threshold: evict
+                else:
+                    kept += 1
+        elapsed = _perf() - start
+        assert kept == _chunks(n) * BATCH, "TTLCache evicted: the workload is not comparable"
+        return elapsed
+
+    return run
+
+
+def have_cachetools() -> bool:
+    return importlib.util.find_spec("cachetools") is not None
+
+
 # -- the harness -------------------------------------------------------------------
 
 
@@ -546,6 +730,16 @@ def build_pairs() -> List[Pair]:
     fixed = f"limits {lim_v} FixedWindow"
     pyb = f"pybreaker {pyb_v} call"
     wz = f"Werkzeug {_version('werkzeug')} MapAdapter.match"
+    ttl = f"cachetools {_version('cachetools')} TTLCache"
+    price_cache = [
+        Pair("price cache: get, hit (reads clock)", tg_pc_get, ttl, ttl_get),
+        Pair("price cache: on_price, in threshold (reads clock)", tg_pc_on_price(False), ttl,
+             ttl_on_price),
+        Pair("price cache: on_price, in threshold (injected now)", tg_pc_on_price(True), ttl,
+             ttl_on_price),
+        Pair(f"price cache: on_price_many({BATCH}), in threshold, per tick",
+             tg_pc_on_price_many, ttl, ttl_on_price),
+    ] if have_cachetools() else []
     return [
         Pair("limiter: single acquire (reads clock)", tg_single_clock, moving, limits_case("moving")),
         Pair("limiter: single acquire (injected now)", tg_single_injected, moving, limits_case("moving")),
@@ -568,6 +762,7 @@ def build_pairs() -> List[Pair]:
              wz, werkzeug_case("static")),
         Pair(f"routing: match_many({BATCH}), parametric paths, per match",
              tg_route_batch("param"), wz, werkzeug_case("param")),
+        *price_cache,
     ]
 
 
@@ -628,7 +823,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     if args.quick:
         print("QUICK RUN: too few iterations for the figures to mean anything")
     print()
-    print(table([p for p in pairs if not p.operation.startswith("routing")]))
+    print(table([p for p in pairs if p.operation.startswith(("limiter", "breaker"))]))
     batch = next(p for p in pairs if p.tollgate is tg_batch)
     single = next(p for p in pairs if p.tollgate is tg_single_clock)
     print()
@@ -650,6 +845,22 @@ def main(argv: Optional[List[str]] = None) -> int:
                      if p.operation == f"routing: match_many({BATCH}), {kind} paths, per match")
         print(f"routing match_many vs match, {kind} paths: "
               f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
+    print()
+    prices = [p for p in pairs if p.operation.startswith("price cache")]
+    if not prices:
+        print("price cache: skipped, cachetools is not installed "
+              "(pip install -r bindings/python/requirements-test.txt)")
+        return 0
+    print(f"price cache: {N_INSTRUMENTS} instruments, {len(PC_PAYLOAD)}-byte payloads, "
+          f"ticks 5 bps from the cached price against a {PC_THRESHOLD_BPS:g} bps threshold "
+          f"(both sides keep every entry)")
+    print()
+    print(table(prices, "op"))
+    single = next(p for p in prices if p.operation.endswith("in threshold (reads clock)"))
+    batch = next(p for p in prices if p.operation.startswith("price cache: on_price_many"))
+    print()
+    print(f"price cache on_price_many vs on_price (both read the clock): "
+          f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
     return 0
 
 

@@ -33,6 +33,7 @@ HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
 # and the binding's own C helpers (HELPERS_SOURCE).
 EXTRA_CDEF = """
 extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
+extern "Python" void _tollgate_price_cache_event(void* user, const tg_eviction_event* ev);
 int tgpy_route_table_match1(const tg_route_table* t, const char* method, size_t method_len,
                             const char* host, size_t host_len, const char* path,
                             size_t path_len, tg_route_match* out);

@@ -839,9 +839,10 @@ TG_API int tg_router_route(const tg_router* router, const tg_route_request* req,
  *    ignored (TG_PRICE_REPLAY); one exactly 2^63 away is a gap.
  *  - TG_EVICT_AGE: older than max_age_ns (reads report it as a miss; the
  *    next tick or tg_price_cache_expire evicts it).
- *  - TG_EVICT_CAPACITY: a put found the key's group of 8 slots full; the
- *    victim is chosen by CLOCK (entries read since the hand last passed are
- *    spared).
+ *  - TG_EVICT_CAPACITY: a put found both of the key's candidate groups of 8
+ *    slots full (a key may live in either of two groups; a new key goes to
+ *    the emptier one); the victim, in the first group, is chosen by CLOCK
+ *    (entries read since the hand last passed are spared).
  *  - TG_EVICT_REMOVED: tg_price_cache_remove.
  * With vol_multiplier > 0 the threshold widens with realised volatility:
  * var = (1 - vol_alpha) var + vol_alpha ln(p / p_prev)^2 on every in-sequence
