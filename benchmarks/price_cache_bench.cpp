@@ -47,7 +47,8 @@ struct keys_t {
       names.emplace_back(b);
     }
     std::mt19937_64 rng(7);
-    for (std::size_t i = 0; i < ring; ++i) order.push_back(static_cast<std::uint32_t>(rng() % instruments));
+    for (std::size_t i = 0; i < ring; ++i)
+      order.push_back(static_cast<std::uint32_t>(rng() % instruments));
   }
 };
 

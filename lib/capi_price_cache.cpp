@@ -32,8 +32,7 @@ struct tg_price_cache : tollgate::capi::handle_base {
   std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
 };
 
-static_assert(sizeof(tg_price_cache_options) == 72 &&
-              offsetof(tg_price_cache_options, unit) == 4 &&
+static_assert(sizeof(tg_price_cache_options) == 72 && offsetof(tg_price_cache_options, unit) == 4 &&
               offsetof(tg_price_cache_options, capacity) == 8 &&
               offsetof(tg_price_cache_options, max_payload) == 16 &&
               offsetof(tg_price_cache_options, reserved) == 20 &&
@@ -150,8 +149,8 @@ void tg_price_cache_free(tg_price_cache* cache) {
 }
 
 int tg_price_cache_put(tg_price_cache* cache, const void* key, size_t key_len, double price,
-                       uint64_t feed_seq, const void* payload, size_t payload_len,
-                       double threshold, double tick_size, uint64_t now_ns, tg_error* err) {
+                       uint64_t feed_seq, const void* payload, size_t payload_len, double threshold,
+                       double tick_size, uint64_t now_ns, tg_error* err) {
   return guarded(err, [&]() -> int {
     if (!live_cache(cache)) return fail(err, TG_EINVAL, "cache is not a live tg_price_cache");
     if (!key_ok(key, key_len)) return fail(err, TG_EINVAL, "an instrument key is 1..32 bytes");
@@ -159,9 +158,9 @@ int tg_price_cache_put(tg_price_cache* cache, const void* key, size_t key_len, d
     if (payload == nullptr && payload_len != 0) {
       return fail(err, TG_EINVAL, "payload is NULL but payload_len > 0");
     }
-    const absl::Status st = cache->impl->put(view(key, key_len), price, feed_seq,
-                                             view(payload, payload_len), now_ns,
-                                             tollgate::entry_limits{threshold, tick_size});
+    const absl::Status st =
+        cache->impl->put(view(key, key_len), price, feed_seq, view(payload, payload_len), now_ns,
+                         tollgate::entry_limits{threshold, tick_size});
     return from_status(st, err);
   });
 }
@@ -206,8 +205,7 @@ int tg_price_cache_on_price(tg_price_cache* cache, const void* key, size_t key_l
 
 int tg_price_cache_on_price_many(tg_price_cache* cache, const uint8_t* keys,
                                  const uint32_t* key_offsets, size_t n, const double* prices,
-                                 const uint64_t* feed_seqs, uint64_t now_ns,
-                                 tg_price_result* out) {
+                                 const uint64_t* feed_seqs, uint64_t now_ns, tg_price_result* out) {
   return guarded(nullptr, [&]() -> int {
     if (!live_cache(cache)) return TG_EINVAL;
     if (n == 0) return TG_OK;
@@ -233,8 +231,8 @@ int tg_price_cache_on_price_many(tg_price_cache* cache, const uint8_t* keys,
   });
 }
 
-int tg_price_cache_remove(tg_price_cache* cache, const void* key, size_t key_len,
-                          uint64_t now_ns, int* removed) {
+int tg_price_cache_remove(tg_price_cache* cache, const void* key, size_t key_len, uint64_t now_ns,
+                          int* removed) {
   return guarded(nullptr, [&]() -> int {
     if (!live_cache(cache) || !key_ok(key, key_len)) return TG_EINVAL;
     const bool r = cache->impl->remove(view(key, key_len), now_ns);

@@ -22,6 +22,5 @@ static void tg_go_eviction_trampoline(void* user, const tg_eviction_event* ev) {
 }
 
 int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h) {
-  return tg_price_cache_set_event_callback(c, h != 0 ? tg_go_eviction_trampoline : NULL,
-                                           (void*)h);
+  return tg_price_cache_set_event_callback(c, h != 0 ? tg_go_eviction_trampoline : NULL, (void*)h);
 }
