@@ -41,7 +41,11 @@
 //
 // Concurrency: readers (get) take no lock and never wait for the feed: each
 // slot is a seqlock, a reader copies the entry and retries if a writer was
-// inside, so it never returns a torn entry. Writers (put, on_price, remove,
+// inside, so it never returns a torn entry. The seqlock uses no standalone
+// fence (which ThreadSanitizer cannot model): a writer makes the version odd,
+// then stores every field with release order; a reader loads every field
+// with acquire order, so a reader that sees any new field also sees the odd
+// version when it checks it again (on x86 both are plain moves). Writers (put, on_price, remove,
 // expire) serialise per group with a spin flag held for a few dozen
 // instructions; they may run on any number of threads. Every eviction is
 // counted by reason and reported to the listener after the group is
@@ -172,7 +176,7 @@ class price_cache {
   // Installs fn(user, ev) for every eviction (nullptr removes it). Set it
   // before the feed starts; it is read without synchronisation by writers.
   void set_listener(listener_fn fn, void* user) noexcept {
-    listener_user_.store(user, std::memory_order_relaxed);
+    listener_user_.store(user, std::memory_order_release);
     listener_.store(fn, std::memory_order_release);
   }
 
@@ -206,8 +210,8 @@ class price_cache {
         ev.reason = evict_reason::capacity;
         ev.cached_price = load_d(slots_[s].price);
         ev.cause.new_price = ev.cached_price;  // not a tick: the victim's own values
-        ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_relaxed);
-        const std::size_t kl = slots_[s].key_len.load(std::memory_order_relaxed);
+        ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_acquire);
+        const std::size_t kl = slots_[s].key_len.load(std::memory_order_acquire);
         read_key(slots_[s], victim_key);
         ev.key = std::string_view(victim_key, kl);
       } else {
@@ -249,19 +253,18 @@ class price_cache {
           pause();
           continue;
         }
-        if (tag_at(at).load(std::memory_order_relaxed) != h) break;
+        if (tag_at(at).load(std::memory_order_acquire) != h) break;
         same_key = key_equals(sl, key);
         c.price = load_d(sl.price);
         c.threshold = effective_threshold(sl);
-        c.feed_seq = sl.last_seq.load(std::memory_order_relaxed);
-        c.cached_at_ns = sl.cached_at.load(std::memory_order_relaxed);
-        c.payload_len = sl.payload_len.load(std::memory_order_relaxed);
+        c.feed_seq = sl.last_seq.load(std::memory_order_acquire);
+        c.cached_at_ns = sl.cached_at.load(std::memory_order_acquire);
+        c.payload_len = sl.payload_len.load(std::memory_order_acquire);
         if (payload_out != nullptr) {
           copy_payload(sl, static_cast<unsigned char*>(payload_out),
                        std::min<std::size_t>(cap, c.payload_len));
         }
-        std::atomic_thread_fence(std::memory_order_acquire);
-        if (sl.version.load(std::memory_order_relaxed) == v1) break;
+        if (sl.version.load(std::memory_order_acquire) == v1) break;
         same_key = false;
       }
       if (!same_key) continue;
@@ -270,8 +273,8 @@ class price_cache {
         stats_.add(st_stale);
         return false;
       }
-      if (!sl.referenced.load(std::memory_order_relaxed)) {
-        sl.referenced.store(true, std::memory_order_relaxed);
+      if (!sl.referenced.load(std::memory_order_acquire)) {
+        sl.referenced.store(true, std::memory_order_release);
       }
       if (out != nullptr) *out = c;
       stats_.add(st_hits);
@@ -309,7 +312,7 @@ class price_cache {
     }
     pair_t held{s / group, s / group};
     lock(held);
-    if (tag_at(s).load(std::memory_order_relaxed) != h || !key_equals(slots_[s], key)) {
+    if (tag_at(s).load(std::memory_order_acquire) != h || !key_equals(slots_[s], key)) {
       // Moved or removed since the scan: search again holding both groups.
       unlock(held);
       held = g;
@@ -323,7 +326,7 @@ class price_cache {
     }
     slot& sl = slots_[s];
     const double cached = load_d(sl.price);
-    const std::uint64_t last = sl.last_seq.load(std::memory_order_relaxed);
+    const std::uint64_t last = sl.last_seq.load(std::memory_order_acquire);
     const std::uint64_t delta = feed_seq - last;  // modulo 2^64: wrap is in order
     if (delta == 0 || delta > (std::uint64_t{1} << 63)) {
       unlock(held);
@@ -331,7 +334,7 @@ class price_cache {
       r.outcome = price_outcome::replay;
       return r;
     }
-    const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_relaxed);
+    const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_acquire);
     if (delta != 1) {
       r.reason = evict_reason::sequence_gap;
     } else if (opts_.max_age_ns != 0 && now_ns > cached_at &&
@@ -353,10 +356,9 @@ class price_cache {
     }
     // In sequence and within the threshold: advance the sequence and the
     // volatility estimate.
-    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
-    sl.version.store(v + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    sl.last_seq.store(feed_seq, std::memory_order_relaxed);
+    const std::uint64_t v = sl.version.load(std::memory_order_acquire);
+    sl.version.store(v + 1, std::memory_order_release);
+    sl.last_seq.store(feed_seq, std::memory_order_release);
     if (opts_.vol_multiplier > 0) {
       const double prev = load_d(sl.last_price);
       const double ret = std::log(price / prev);
@@ -384,7 +386,7 @@ class price_cache {
     }
     eviction_event ev{evict_reason::removed, key, load_d(slots_[s].price), {0, 0, now_ns}};
     ev.cause.new_price = ev.cached_price;
-    ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_relaxed);
+    ev.cause.feed_seq = slots_[s].last_seq.load(std::memory_order_acquire);
     clear_slot(s);
     live_.fetch_sub(1, std::memory_order_relaxed);
     unlock(g);
@@ -400,23 +402,23 @@ class price_cache {
     std::size_t n = 0;
     char k[max_key];
     for (std::size_t at = 0; at < groups_ * group; ++at) {
-      const std::uint64_t h = tag_at(at).load(std::memory_order_relaxed);
+      const std::uint64_t h = tag_at(at).load(std::memory_order_acquire);
       if (h == 0) continue;
       const pair_t g = groups_of(h);
       lock(g);
       slot& sl = slots_[at];
-      const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_relaxed);
-      if (tag_at(at).load(std::memory_order_relaxed) != h || !(now_ns > cached_at) ||
+      const std::uint64_t cached_at = sl.cached_at.load(std::memory_order_acquire);
+      if (tag_at(at).load(std::memory_order_acquire) != h || !(now_ns > cached_at) ||
           now_ns - cached_at <= opts_.max_age_ns) {
         unlock(g);
         continue;
       }
-      const std::size_t kl = sl.key_len.load(std::memory_order_relaxed);
+      const std::size_t kl = sl.key_len.load(std::memory_order_acquire);
       read_key(sl, k);
       eviction_event ev{evict_reason::age,
                         std::string_view(k, kl),
                         load_d(sl.price),
-                        {load_d(sl.price), sl.last_seq.load(std::memory_order_relaxed), now_ns}};
+                        {load_d(sl.price), sl.last_seq.load(std::memory_order_acquire), now_ns}};
       clear_slot(at);
       live_.fetch_sub(1, std::memory_order_relaxed);
       unlock(g);
@@ -441,7 +443,7 @@ class price_cache {
     s.evicted_age = stats_.sum(st_evicted_age);
     s.evicted_capacity = stats_.sum(st_evicted_capacity);
     s.evicted_removed = stats_.sum(st_evicted_removed);
-    s.entries = live_.load(std::memory_order_relaxed);
+    s.entries = live_.load(std::memory_order_acquire);
     s.slots = groups_ * group;
     return s;
   }
@@ -464,7 +466,7 @@ class price_cache {
     st_count
   };
 
-  // Every field is an atomic read under the slot's seqlock (relaxed), so a
+  // Every field is an atomic read under the slot's seqlock (acquire), so a
   // reader racing a writer is well defined and the version check discards
   // what it read.
   struct alignas(64) slot {
@@ -520,10 +522,10 @@ class price_cache {
   }
 
   static double load_d(const std::atomic<std::uint64_t>& a) noexcept {
-    return std::bit_cast<double>(a.load(std::memory_order_relaxed));
+    return std::bit_cast<double>(a.load(std::memory_order_acquire));
   }
   static void store_d(std::atomic<std::uint64_t>& a, double v) noexcept {
-    a.store(std::bit_cast<std::uint64_t>(v), std::memory_order_relaxed);
+    a.store(std::bit_cast<std::uint64_t>(v), std::memory_order_release);
   }
   static void pause() noexcept {
 #if defined(__x86_64__) || defined(__i386__)
@@ -550,7 +552,7 @@ class price_cache {
   void lock_one(std::size_t g) noexcept {
     std::atomic<bool>& w = groups_state_[g].writer;
     while (w.exchange(true, std::memory_order_acquire)) {
-      while (w.load(std::memory_order_relaxed)) pause();
+      while (w.load(std::memory_order_acquire)) pause();
     }
   }
   void unlock_one(std::size_t g) noexcept {
@@ -585,16 +587,16 @@ class price_cache {
     return w;
   }
   static bool key_equals(const slot& sl, std::string_view key) noexcept {
-    if (sl.key_len.load(std::memory_order_relaxed) != key.size()) return false;
+    if (sl.key_len.load(std::memory_order_acquire) != key.size()) return false;
     for (std::size_t i = 0; i < (key.size() + 7) / 8; ++i) {
-      if (sl.key[i].load(std::memory_order_relaxed) != key_word(key, i)) return false;
+      if (sl.key[i].load(std::memory_order_acquire) != key_word(key, i)) return false;
     }
     return true;
   }
   static void read_key(const slot& sl, char* out) noexcept {
     unsigned char buf[max_key];
     for (std::size_t i = 0; i < max_key / 8; ++i) {
-      const std::uint64_t w = sl.key[i].load(std::memory_order_relaxed);
+      const std::uint64_t w = sl.key[i].load(std::memory_order_acquire);
       std::memcpy(buf + 8 * i, &w, 8);
     }
     std::memcpy(out, buf, max_key);
@@ -605,7 +607,7 @@ class price_cache {
     for (std::size_t gi : {g.first, g.second}) {
       for (std::size_t i = 0; i < group; ++i) {
         const std::size_t at = gi * group + i;
-        if (tag_at(at).load(std::memory_order_relaxed) == h && key_equals(slots_[at], key)) {
+        if (tag_at(at).load(std::memory_order_acquire) == h && key_equals(slots_[at], key)) {
           return at;
         }
       }
@@ -620,7 +622,7 @@ class price_cache {
     for (std::size_t gi : {g.first, g.second}) {
       std::size_t free = 0, first = npos;
       for (std::size_t i = 0; i < group; ++i) {
-        if (tag_at(gi * group + i).load(std::memory_order_relaxed) == 0) {
+        if (tag_at(gi * group + i).load(std::memory_order_acquire) == 0) {
           if (first == npos) first = gi * group + i;
           ++free;
         }
@@ -642,8 +644,8 @@ class price_cache {
       slot& sl = slots_[g * group + gs.hand];
       const std::size_t at = g * group + gs.hand;
       gs.hand = (gs.hand + 1) % group;
-      if (!sl.referenced.load(std::memory_order_relaxed)) return at;
-      sl.referenced.store(false, std::memory_order_relaxed);
+      if (!sl.referenced.load(std::memory_order_acquire)) return at;
+      sl.referenced.store(false, std::memory_order_release);
     }
   }
 
@@ -654,11 +656,11 @@ class price_cache {
     const std::atomic<std::uint64_t>* p = payload_of(sl);
     std::size_t i = 0;
     for (; i + 8 <= n; i += 8) {
-      const std::uint64_t w = p[i / 8].load(std::memory_order_relaxed);
+      const std::uint64_t w = p[i / 8].load(std::memory_order_acquire);
       std::memcpy(out + i, &w, 8);
     }
     if (i < n) {
-      const std::uint64_t w = p[i / 8].load(std::memory_order_relaxed);
+      const std::uint64_t w = p[i / 8].load(std::memory_order_acquire);
       for (std::size_t k = 0; k < n - i; ++k) out[i + k] = static_cast<unsigned char>(w >> (8 * k));
     }
   }
@@ -667,41 +669,39 @@ class price_cache {
                    std::uint64_t seq, std::string_view payload, std::uint64_t now, double thr,
                    double tick) noexcept {
     slot& sl = slots_[at];
-    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
-    sl.version.store(v + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
+    const std::uint64_t v = sl.version.load(std::memory_order_acquire);
+    sl.version.store(v + 1, std::memory_order_release);
     std::uint64_t w[max_key / 8];
     pack_key(key, w);
-    for (std::size_t i = 0; i < max_key / 8; ++i) sl.key[i].store(w[i], std::memory_order_relaxed);
-    sl.key_len.store(static_cast<std::uint32_t>(key.size()), std::memory_order_relaxed);
+    for (std::size_t i = 0; i < max_key / 8; ++i) sl.key[i].store(w[i], std::memory_order_release);
+    sl.key_len.store(static_cast<std::uint32_t>(key.size()), std::memory_order_release);
     store_d(sl.price, price);
     store_d(sl.threshold, thr);
     store_d(sl.tick, tick);
-    sl.last_seq.store(seq, std::memory_order_relaxed);
-    sl.cached_at.store(now, std::memory_order_relaxed);
+    sl.last_seq.store(seq, std::memory_order_release);
+    sl.cached_at.store(now, std::memory_order_release);
     store_d(sl.last_price, price);
     store_d(sl.var, 0);
     std::atomic<std::uint64_t>* p = payload_of(sl);
     for (std::size_t i = 0; i < payload.size(); i += 8) {
       std::uint64_t word = 0;
       std::memcpy(&word, payload.data() + i, std::min<std::size_t>(8, payload.size() - i));
-      p[i / 8].store(word, std::memory_order_relaxed);
+      p[i / 8].store(word, std::memory_order_release);
     }
-    sl.payload_len.store(static_cast<std::uint32_t>(payload.size()), std::memory_order_relaxed);
+    sl.payload_len.store(static_cast<std::uint32_t>(payload.size()), std::memory_order_release);
     // A re-cache keeps the reference bit: the instrument is still in use.
-    if (tag_at(at).load(std::memory_order_relaxed) != h) {
-      sl.referenced.store(false, std::memory_order_relaxed);
+    if (tag_at(at).load(std::memory_order_acquire) != h) {
+      sl.referenced.store(false, std::memory_order_release);
     }
-    tag_at(at).store(h, std::memory_order_relaxed);
+    tag_at(at).store(h, std::memory_order_release);
     sl.version.store(v + 2, std::memory_order_release);
   }
   void clear_slot(std::size_t at) noexcept {
     slot& sl = slots_[at];
-    const std::uint64_t v = sl.version.load(std::memory_order_relaxed);
-    sl.version.store(v + 1, std::memory_order_relaxed);
-    std::atomic_thread_fence(std::memory_order_release);
-    tag_at(at).store(0, std::memory_order_relaxed);
-    sl.key_len.store(0, std::memory_order_relaxed);
+    const std::uint64_t v = sl.version.load(std::memory_order_acquire);
+    sl.version.store(v + 1, std::memory_order_release);
+    tag_at(at).store(0, std::memory_order_release);
+    sl.key_len.store(0, std::memory_order_release);
     sl.version.store(v + 2, std::memory_order_release);
   }
 
@@ -744,7 +744,7 @@ class price_cache {
 
   void notify(const eviction_event& ev) const noexcept {
     if (listener_fn fn = listener_.load(std::memory_order_acquire)) {
-      fn(listener_user_.load(std::memory_order_relaxed), ev);
+      fn(listener_user_.load(std::memory_order_acquire), ev);
     }
   }
 
