@@ -231,7 +231,9 @@ class price_cache {
   // Looks up an instrument. On a hit fills `out` and copies the payload
   // into payload_out[0, cap) (out->payload_len says how long it is; a
   // shorter cap truncates). Returns false on a miss, including an entry
-  // older than max_age_ns (counted as stale). Never waits for writers.
+  // older than max_age_ns (counted as stale). Takes no lock and never blocks
+  // the feed; meeting a writer inside the slot, it retries after the few
+  // instructions of that write.
   bool get(std::string_view key, std::uint64_t now_ns, cached_price* out, void* payload_out,
            std::size_t cap) const noexcept {
     if (key.empty() || key.size() > max_key) {
