@@ -255,13 +255,7 @@ int tg_limiter_new(const tg_limiter_options* opts, tg_limiter** out, tg_error* e
   });
 }
 
-void tg_limiter_free(tg_limiter* lim) {
-  if (lim == nullptr || lim->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_limiter) {
-    return;
-  }
-  if (lim->released.exchange(true, std::memory_order_acq_rel)) return;  // freed twice
-  unref(lim);
-}
+void tg_limiter_free(tg_limiter* lim) { tollgate::capi::release(lim, tollgate::capi::tag_limiter); }
 
 int tg_limiter_acquire(tg_limiter* lim, const void* key, size_t key_len, uint32_t tier,
                        uint32_t cost, uint64_t now_ns, tg_limit_decision* out) {
@@ -456,13 +450,7 @@ int tg_breaker_new(const tg_breaker_options* opts, tg_breaker** out, tg_error* e
   });
 }
 
-void tg_breaker_free(tg_breaker* b) {
-  if (b == nullptr || b->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_breaker) {
-    return;
-  }
-  if (b->released.exchange(true, std::memory_order_acq_rel)) return;
-  unref(b);
-}
+void tg_breaker_free(tg_breaker* b) { tollgate::capi::release(b, tollgate::capi::tag_breaker); }
 
 int tg_breaker_acquire(tg_breaker* b, uint64_t now_ns, tg_breaker_permit* out) {
   return guarded(nullptr, [&]() -> int {

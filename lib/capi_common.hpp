@@ -135,4 +135,19 @@ void unref(H* h) noexcept {
   }
 }
 
+// tg_X_free: NULL, a handle of another type and a second free are no-ops;
+// the memory goes with the last reference (a child may still hold it).
+template <class H>
+void release(H* h, std::uint32_t tag) noexcept {
+  if (h == nullptr || h->tag.load(std::memory_order_relaxed) != tag) return;
+  if (h->released.exchange(true, std::memory_order_acq_rel)) return;
+  unref(h);
+}
+
+// Caller bytes (p, n): a NULL pointer is valid only with n == 0.
+inline bool bytes_ok(const void* p, std::size_t n) noexcept { return p != nullptr || n == 0; }
+inline std::string_view view(const void* p, std::size_t n) noexcept {
+  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
+}
+
 }  // namespace tollgate::capi

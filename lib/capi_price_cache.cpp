@@ -19,6 +19,7 @@ using tollgate::capi::live;
 using tollgate::capi::read_options;
 using tollgate::capi::set_error;
 using tollgate::capi::unref;
+using tollgate::capi::view;
 
 struct tg_price_cache : tollgate::capi::handle_base {
   tg_price_cache() noexcept : handle_base(tollgate::capi::tag_price_cache) {}
@@ -69,10 +70,6 @@ bool live_cache(const tg_price_cache* c) noexcept {
 
 bool key_ok(const void* key, std::size_t len) noexcept {
   return key != nullptr && len >= 1 && len <= tollgate::price_cache::max_key;
-}
-
-std::string_view view(const void* p, std::size_t n) noexcept {
-  return p == nullptr ? std::string_view() : std::string_view(static_cast<const char*>(p), n);
 }
 
 bool price_ok(double p) noexcept { return std::isfinite(p) && p > 0; }
@@ -140,12 +137,7 @@ int tg_price_cache_new(const tg_price_cache_options* opts, tg_price_cache** out,
 }
 
 void tg_price_cache_free(tg_price_cache* cache) {
-  if (cache == nullptr ||
-      cache->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_price_cache) {
-    return;
-  }
-  if (cache->released.exchange(true, std::memory_order_acq_rel)) return;
-  unref(cache);
+  tollgate::capi::release(cache, tollgate::capi::tag_price_cache);
 }
 
 int tg_price_cache_put(tg_price_cache* cache, const void* key, size_t key_len, double price,

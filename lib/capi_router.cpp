@@ -12,6 +12,7 @@
 #include "tollgate/tollgate.h"
 #include "tollgate/venue.hpp"
 
+using tollgate::capi::bytes_ok;
 using tollgate::capi::fail;
 using tollgate::capi::from_status;
 using tollgate::capi::guarded;
@@ -19,6 +20,7 @@ using tollgate::capi::live;
 using tollgate::capi::read_options;
 using tollgate::capi::set_error;
 using tollgate::capi::unref;
+using tollgate::capi::view;
 
 struct tg_route_table : tollgate::capi::handle_base {
   tg_route_table() noexcept : handle_base(tollgate::capi::tag_route_table) {}
@@ -110,12 +112,6 @@ bool live_set(const tg_venue_set* s) noexcept { return live(s, tollgate::capi::t
 bool live_breaker_handle(const tg_breaker* b) noexcept {
   return live(b, tollgate::capi::tag_breaker);
 }
-
-std::string_view view(const char* p, std::size_t n) noexcept {
-  return p == nullptr ? std::string_view() : std::string_view(p, n);
-}
-
-bool bytes_ok(const void* p, std::size_t n) noexcept { return p != nullptr || n == 0; }
 
 bool request_ok(const tg_route_request& r) noexcept {
   if (!bytes_ok(r.method, r.method_len) || !bytes_ok(r.host, r.host_len) ||
@@ -313,12 +309,7 @@ int tg_route_table_new(const tg_route_table_options* opts, tg_route_table** out,
 }
 
 void tg_route_table_free(tg_route_table* table) {
-  if (table == nullptr ||
-      table->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_route_table) {
-    return;
-  }
-  if (table->released.exchange(true, std::memory_order_acq_rel)) return;
-  unref(table);
+  tollgate::capi::release(table, tollgate::capi::tag_route_table);
 }
 
 const char* tg_route_status_str(int status) {
@@ -395,12 +386,7 @@ int tg_router_new(const tg_route_table* initial, tg_router** out, tg_error* err)
 }
 
 void tg_router_free(tg_router* router) {
-  if (router == nullptr ||
-      router->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_router) {
-    return;
-  }
-  if (router->released.exchange(true, std::memory_order_acq_rel)) return;
-  unref(router);
+  tollgate::capi::release(router, tollgate::capi::tag_router);
 }
 
 int tg_router_publish(tg_router* router, const tg_route_table* table, tg_error* err) {
@@ -559,11 +545,7 @@ int tg_venue_set_new(const tg_venue_set_options* opts, tg_venue_set** out, tg_er
 }
 
 void tg_venue_set_free(tg_venue_set* set) {
-  if (set == nullptr || set->tag.load(std::memory_order_relaxed) != tollgate::capi::tag_venue_set) {
-    return;
-  }
-  if (set->released.exchange(true, std::memory_order_acq_rel)) return;
-  unref(set);
+  tollgate::capi::release(set, tollgate::capi::tag_venue_set);
 }
 
 int tg_venue_set_pick(const tg_venue_set* set, const void* key, size_t key_len, uint64_t nonce,

@@ -68,6 +68,7 @@
 #include "absl/status/statusor.h"
 #include "tollgate/detail/counters.hpp"
 #include "tollgate/detail/hash.hpp"
+#include "tollgate/detail/spin.hpp"
 
 namespace tollgate {
 
@@ -252,7 +253,7 @@ class price_cache {
       for (;;) {
         const std::uint64_t v1 = sl.version.load(std::memory_order_acquire);
         if (v1 & 1) {
-          pause();
+          detail::cpu_pause();
           continue;
         }
         if (tag_at(at).load(std::memory_order_acquire) != h) break;
@@ -529,11 +530,6 @@ class price_cache {
   static void store_d(std::atomic<std::uint64_t>& a, double v) noexcept {
     a.store(std::bit_cast<std::uint64_t>(v), std::memory_order_release);
   }
-  static void pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
 
   std::uint64_t hash(std::string_view key) const noexcept {
     return detail::hash_bytes(key.data(), key.size(), opts_.seed);  // never 0
@@ -551,15 +547,8 @@ class price_cache {
     return {a, b};
   }
 
-  void lock_one(std::size_t g) noexcept {
-    std::atomic<bool>& w = groups_state_[g].writer;
-    while (w.exchange(true, std::memory_order_acquire)) {
-      while (w.load(std::memory_order_acquire)) pause();
-    }
-  }
-  void unlock_one(std::size_t g) noexcept {
-    groups_state_[g].writer.store(false, std::memory_order_release);
-  }
+  void lock_one(std::size_t g) noexcept { detail::spin_lock(groups_state_[g].writer); }
+  void unlock_one(std::size_t g) noexcept { detail::spin_unlock(groups_state_[g].writer); }
   // Both groups, in index order so two writers cannot deadlock.
   void lock(pair_t g) noexcept {
     lock_one(std::min(g.first, g.second));

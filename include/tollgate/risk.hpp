@@ -115,13 +115,13 @@
 #include <mutex>
 #include <string>
 #include <string_view>
-#include <thread>
 
 #include "absl/status/status.h"
 #include "absl/status/statusor.h"
 #include "tollgate/detail/atomic128.hpp"
 #include "tollgate/detail/counters.hpp"
 #include "tollgate/detail/hash.hpp"
+#include "tollgate/detail/spin.hpp"
 #include "tollgate/price_cache.hpp"
 
 namespace tollgate {
@@ -433,7 +433,7 @@ class risk_checker {
       st.window = window;
       st.notional = sum + adds;
       st.orders = orders + 1;
-      spin_unlock(st.busy);
+      detail::spin_unlock(st.busy);
     }
     return decide(risk_reason::none, nan, notional, reference);
   }
@@ -493,7 +493,6 @@ class risk_checker {
   static constexpr std::uint64_t tomb_key = ~std::uint64_t{0};
   static constexpr std::size_t npos = ~std::size_t{0};
   static constexpr std::size_t stripe_count = 512;
-  static constexpr std::uint32_t spins_before_yield = 1024;
 
   struct verdict {
     risk_reason reason = risk_reason::none;
@@ -501,30 +500,10 @@ class risk_checker {
     double observed = nan;
   };
 
-  static void pause() noexcept {
-#if defined(__x86_64__) || defined(__i386__)
-    __builtin_ia32_pause();
-#endif
-  }
-  static void spin_lock(std::atomic<bool>& f) noexcept {
-    std::uint32_t spins = 0;
-    while (f.exchange(true, std::memory_order_acquire)) {
-      while (f.load(std::memory_order_relaxed)) {
-        if (++spins < spins_before_yield) {
-          pause();
-        } else {
-          std::this_thread::yield();
-        }
-      }
-    }
-  }
-  static void spin_unlock(std::atomic<bool>& f) noexcept {
-    f.store(false, std::memory_order_release);
-  }
   class spin_guard {
    public:
-    explicit spin_guard(std::atomic<bool>& f) noexcept : f_(f) { spin_lock(f_); }
-    ~spin_guard() { spin_unlock(f_); }
+    explicit spin_guard(std::atomic<bool>& f) noexcept : f_(f) { detail::spin_lock(f_); }
+    ~spin_guard() { detail::spin_unlock(f_); }
     spin_guard(const spin_guard&) = delete;
     spin_guard& operator=(const spin_guard&) = delete;
 
@@ -717,9 +696,9 @@ class risk_checker {
     for (;;) {
       const std::size_t at = find_account(h);
       if (at == npos) return npos;
-      spin_lock(accounts_[at].busy);
+      detail::spin_lock(accounts_[at].busy);
       if (account_keys_[at].load(std::memory_order_relaxed) == h) return at;
-      spin_unlock(accounts_[at].busy);  // dropped meanwhile: look again
+      detail::spin_unlock(accounts_[at].busy);  // dropped meanwhile: look again
     }
   }
   // A new account's slot, flag held, window started; npos when
@@ -740,7 +719,7 @@ class risk_checker {
       const std::uint64_t k = account_keys_[at].load(std::memory_order_relaxed);
       if (k != empty_key && k != tomb_key) continue;
       account_slot& st = accounts_[at];
-      spin_lock(st.busy);  // at most a look-up about to find the key gone
+      detail::spin_lock(st.busy);  // at most a look-up about to find the key gone
       st.window = window;
       st.notional = 0;
       st.orders = 0;
@@ -755,12 +734,12 @@ class risk_checker {
       const std::uint64_t k = account_keys_[at].load(std::memory_order_relaxed);
       if (k == empty_key || k == tomb_key) continue;
       account_slot& st = accounts_[at];
-      spin_lock(st.busy);
+      detail::spin_lock(st.busy);
       if (account_keys_[at].load(std::memory_order_relaxed) == k && st.window < window) {
         account_keys_[at].store(tomb_key, std::memory_order_release);
         accounts_live_.fetch_sub(1, std::memory_order_relaxed);
       }
-      spin_unlock(st.busy);
+      detail::spin_unlock(st.busy);
     }
   }
   // Releases the account's slot unchanged; a slot inserted for this order
@@ -770,7 +749,7 @@ class risk_checker {
       account_keys_[at].store(tomb_key, std::memory_order_release);
       accounts_live_.fetch_sub(1, std::memory_order_relaxed);
     }
-    spin_unlock(accounts_[at].busy);
+    detail::spin_unlock(accounts_[at].busy);
   }
 
   // Duplicate ids: {hash, accepted_at} pairs claimed and reclaimed by 16-byte
