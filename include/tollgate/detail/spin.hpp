@@ -30,6 +30,8 @@ inline void spin_lock(std::atomic<bool>& f) noexcept {
   }
 }
 
-inline void spin_unlock(std::atomic<bool>& f) noexcept { f.store(false, std::memory_order_release); }
+inline void spin_unlock(std::atomic<bool>& f) noexcept {
+  f.store(false, std::memory_order_release);
+}
 
 }  // namespace tollgate::detail
