@@ -1,12 +1,14 @@
 // Handle types shared by more than one translation unit of the C ABI glue.
 #pragma once
 
+#include <atomic>
 #include <memory>
 #include <mutex>
 #include <vector>
 
 #include "capi_common.hpp"
 #include "tollgate/breaker.hpp"
+#include "tollgate/price_cache.hpp"
 #include "tollgate/tollgate.h"
 
 struct tg_breaker : tollgate::capi::handle_base {
@@ -16,6 +18,18 @@ struct tg_breaker : tollgate::capi::handle_base {
     void* user;
   };
   std::unique_ptr<tollgate::breaker> impl;
+  std::mutex callbacks_mu;
+  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
+};
+
+struct tg_price_cache : tollgate::capi::handle_base {
+  tg_price_cache() noexcept : handle_base(tollgate::capi::tag_price_cache) {}
+  struct callback {
+    tg_price_cache_event_fn fn;
+    void* user;
+  };
+  std::unique_ptr<tollgate::price_cache> impl;
+  std::atomic<const callback*> current{nullptr};
   std::mutex callbacks_mu;
   std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
 };

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "capi_common.hpp"
+#include "capi_handles.hpp"
 #include "tollgate/price_cache.hpp"
 #include "tollgate/tollgate.h"
 
@@ -20,18 +21,6 @@ using tollgate::capi::read_options;
 using tollgate::capi::set_error;
 using tollgate::capi::unref;
 using tollgate::capi::view;
-
-struct tg_price_cache : tollgate::capi::handle_base {
-  tg_price_cache() noexcept : handle_base(tollgate::capi::tag_price_cache) {}
-  struct callback {
-    tg_price_cache_event_fn fn;
-    void* user;
-  };
-  std::unique_ptr<tollgate::price_cache> impl;
-  std::atomic<const callback*> current{nullptr};
-  std::mutex callbacks_mu;
-  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
-};
 
 static_assert(sizeof(tg_price_cache_options) == 72 && offsetof(tg_price_cache_options, unit) == 4 &&
               offsetof(tg_price_cache_options, capacity) == 8 &&

@@ -1004,6 +1004,224 @@ typedef struct tg_price_cache_stats {
 /* Thread-safe; counters are read one by one. Since 0.2.0. */
 TG_API int tg_price_cache_stats_get(const tg_price_cache* cache, tg_price_cache_stats* out);
 
+/* ------------------------------------------------------------------------ */
+/* Pre-trade risk checks                                                     */
+/* ------------------------------------------------------------------------ */
+/*
+ * Whether one order may go to the market (SEC Rule 15c3-5, MiFID II RTS 6
+ * Art. 15). Checks, in this order; the first that fails decides:
+ *  1. kill switches: global, the order's account, its instrument;
+ *  2. a malformed order: quantity not finite or <= 0; limit price neither NaN
+ *     (a market order) nor finite and > 0; account or instrument not 1..32
+ *     bytes; client order id not 1..64 bytes (limit = the longest allowed,
+ *     observed = the length);
+ *  3. duplicate: the account had an order with this client order id
+ *     accepted less than duplicate_window_ns ago (observed = its age);
+ *  4. max_quantity;
+ *  5. reference price: the price cache's entry for the instrument; a miss or
+ *     an entry older than the cache's max_age_ns or max_reference_age_ns is
+ *     "no fresh reference", never used; then on_no_reference rejects
+ *     (TG_RISK_NO_REFERENCE_PRICE) or allows (the collar is skipped; a limit
+ *     order's notional uses its limit price, a market order's is unknown);
+ *  6. price collar (limit orders): the limit price must lie within
+ *     reference +/- band, band = reference * width / 100 (PERCENT),
+ *     reference * width / 1e4 (BPS) or width * collar_tick_size (TICKS);
+ *  7. max_notional: quantity * (limit price, or the reference for a market
+ *     order);
+ *  8. the account's period (fixed windows [k * period_ns, (k+1) * period_ns)):
+ *     account capacity, notional, order count, duplicate-id capacity.
+ * Only an accepted order counts toward its account and is remembered as a
+ * duplicate. A value exactly at a limit passes; notional and collar
+ * comparisons allow a relative 1e-9 (decimal limits in binary floating
+ * point). Memory is fixed at creation: when the account or duplicate tables
+ * cannot hold one more live entry the order is rejected
+ * (TG_RISK_ACCOUNT_CAPACITY, TG_RISK_DUPLICATE_CAPACITY): fail closed.
+ * Keys are compared by a 64-bit keyed hash: a collision (probability about
+ * 2^-64) can only reject, never accept.
+ *
+ * Kill switches (global, per account, per instrument) are latched until
+ * released and effective for every check that starts after the engaging
+ * call returns, on any thread; every change is passed to the kill callback
+ * so the host can journal it.
+ *
+ * Checks run on any number of threads, allocate nothing and take no lock for
+ * steps 1-2 and 4-7; steps 3 and 8 serialise the orders of one account (a
+ * spin lock striped by account), so two orders can never both pass a limit
+ * only one of them fits under.
+ */
+
+typedef struct tg_risk_checker tg_risk_checker;
+
+#define TG_COLLAR_PERCENT 0
+#define TG_COLLAR_BPS 1
+#define TG_COLLAR_TICKS 2
+
+#define TG_NO_REFERENCE_REJECT 0 /* default: never trade blind */
+#define TG_NO_REFERENCE_ALLOW 1
+
+/* Since 0.2.0. */
+typedef struct tg_risk_options {
+  uint32_t struct_size;
+  uint32_t on_no_reference;      /* TG_NO_REFERENCE_*; default REJECT */
+  uint64_t max_reference_age_ns; /* 0 (default): the cache's max_age_ns alone */
+  double max_quantity;           /* > 0; default INFINITY: no limit */
+  double max_notional;           /* per order, > 0; default INFINITY */
+  uint32_t collar_unit;          /* TG_COLLAR_*; default PERCENT */
+  uint32_t reserved;             /* must be 0 */
+  double collar_width;           /* >= 0; default INFINITY: no collar */
+  double collar_tick_size;       /* finite, > 0; default 0.01 */
+  uint64_t period_ns;            /* > 0; default 1 s */
+  double account_max_notional;   /* per account per period, > 0; default INFINITY */
+  uint64_t account_max_orders;   /* per account per period, >= 1; default UINT64_MAX */
+  uint64_t account_capacity;     /* accounts with period state, 1..2^24; default 4096 */
+  uint64_t duplicate_window_ns;  /* 0: no duplicate check; default 60 s */
+  uint64_t duplicate_capacity;   /* ids inside the window, 1..2^26; default 65536 */
+  uint64_t kill_switch_capacity; /* keys per scope, 1..2^20; default 1024 */
+  uint64_t seed;                 /* key hashing; 0 keeps the default */
+} tg_risk_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_risk_options_init(tg_risk_options* opts);
+
+/* Create a checker. prices (optional) supplies reference prices; the
+ * checker keeps a reference to it, so tg_price_cache_free may be called
+ * first (the cache goes with the checker). NULL prices: no instrument ever
+ * has a reference price (on_no_reference decides). Same contract as
+ * tg_limiter_new; TG_EINVAL also for prices that is not a live cache.
+ * Since 0.2.0. */
+TG_API int tg_risk_checker_new(const tg_risk_options* opts, tg_price_cache* prices,
+                               tg_risk_checker** out, tg_error* err);
+
+/* NULL is a no-op. No call on the handle may be in progress or follow.
+ * Since 0.2.0. */
+TG_API void tg_risk_checker_free(tg_risk_checker* checker);
+
+#define TG_SIDE_BUY 0
+#define TG_SIDE_SELL 1
+
+/* The order to decide; nothing is copied or kept. A string pointer may be
+ * NULL only with length 0 (an empty field, rejected as malformed). Since
+ * 0.2.0. */
+typedef struct tg_risk_order {
+  const char* account;
+  size_t account_len;
+  const char* instrument; /* the price cache's key for it */
+  size_t instrument_len;
+  const char* client_order_id;
+  size_t client_order_id_len;
+  uint32_t side; /* TG_SIDE_*; no check depends on it */
+  uint32_t reserved;
+  double quantity;
+  double limit_price; /* NAN: a market order */
+} tg_risk_order;
+
+/* Why an order was rejected (append-only; never renumbered). */
+#define TG_RISK_NONE 0
+#define TG_RISK_KILL_SWITCH_GLOBAL 1
+#define TG_RISK_KILL_SWITCH_ACCOUNT 2
+#define TG_RISK_KILL_SWITCH_INSTRUMENT 3
+#define TG_RISK_INVALID_QUANTITY 4
+#define TG_RISK_INVALID_PRICE 5
+#define TG_RISK_INVALID_ACCOUNT 6
+#define TG_RISK_INVALID_INSTRUMENT 7
+#define TG_RISK_INVALID_CLIENT_ORDER_ID 8
+#define TG_RISK_DUPLICATE_ORDER 9
+#define TG_RISK_MAX_QUANTITY 10
+#define TG_RISK_NO_REFERENCE_PRICE 11
+#define TG_RISK_PRICE_COLLAR 12
+#define TG_RISK_MAX_NOTIONAL 13
+#define TG_RISK_ACCOUNT_NOTIONAL 14
+#define TG_RISK_ACCOUNT_ORDER_COUNT 15
+#define TG_RISK_ACCOUNT_CAPACITY 16
+#define TG_RISK_DUPLICATE_CAPACITY 17
+#define TG_RISK_REASON_COUNT 18 /* grows as reasons are added */
+
+/* Static lower-case name of a TG_RISK_* reason ("price_collar"), or
+ * "unknown". Never NULL. Since 0.2.0. */
+TG_API const char* tg_risk_reason_name(int reason);
+
+/* Written by tg_risk_check. A field that does not apply is NaN. Since 0.2.0. */
+typedef struct tg_risk_decision {
+  int32_t allowed;
+  int32_t reason;   /* TG_RISK_*; TG_RISK_NONE when allowed */
+  double limit;     /* the configured limit that was hit */
+  double observed;  /* the order's value that hit it; when allowed, its notional */
+  double reference; /* the reference price used, when one was found */
+} tg_risk_decision;
+
+/* Decide one order at now_ns. A malformed order is a decision
+ * (TG_RISK_INVALID_*), not an error. Returns TG_OK, or TG_EINVAL (NULL
+ * handle, order or out; a NULL string with a non-zero length; an unknown
+ * side or non-zero reserved) and then nothing was counted. Thread-safe,
+ * allocation-free. Since 0.2.0. */
+TG_API int tg_risk_check(tg_risk_checker* checker, const tg_risk_order* order, uint64_t now_ns,
+                         tg_risk_decision* out);
+
+/* Batch: n orders at one now_ns, decided in order (a later order sees the
+ * earlier ones accepted). Validation happens first: on TG_EINVAL no order
+ * was decided. n = 0 is TG_OK. Thread-safe. Since 0.2.0. */
+TG_API int tg_risk_check_many(tg_risk_checker* checker, const tg_risk_order* orders, size_t n,
+                              uint64_t now_ns, tg_risk_decision* out);
+
+#define TG_KILL_GLOBAL 0
+#define TG_KILL_ACCOUNT 1
+#define TG_KILL_INSTRUMENT 2
+
+/* Engage a kill switch: the global one (key ignored, may be NULL), an
+ * account's or an instrument's (key 1..32 bytes). Idempotent. Effective for
+ * every check that starts after it returns. Returns TG_OK, TG_EINVAL (NULL
+ * handle, unknown scope, bad key) or TG_ENOMEM (the scope already holds
+ * kill_switch_capacity keys: nothing was engaged). Thread-safe. Since 0.2.0. */
+TG_API int tg_risk_kill_engage(tg_risk_checker* checker, int scope, const void* key, size_t key_len,
+                               uint64_t now_ns, tg_error* err);
+
+/* Release a kill switch; releasing one not engaged is TG_OK and no event.
+ * Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_risk_kill_release(tg_risk_checker* checker, int scope, const void* key,
+                                size_t key_len, uint64_t now_ns, tg_error* err);
+
+/* *engaged = 1 if the switch is engaged. Returns TG_OK or TG_EINVAL.
+ * Thread-safe, lock-free. Since 0.2.0. */
+TG_API int tg_risk_kill_engaged(const tg_risk_checker* checker, int scope, const void* key,
+                                size_t key_len, int* engaged);
+
+/* A kill switch change, passed to the callback; valid during the call only. */
+typedef struct tg_kill_switch_event {
+  int32_t scope;   /* TG_KILL_* */
+  int32_t engaged; /* 0: released */
+  uint32_t key_len;
+  uint32_t reserved;
+  const char* key; /* empty for the global switch; not NUL-terminated */
+  uint64_t now_ns;
+} tg_kill_switch_event;
+
+typedef void (*tg_kill_switch_event_fn)(void* user, const tg_kill_switch_event* ev);
+
+/* Call fn(user, ev) on every change, on the thread engaging or releasing,
+ * before that call returns; changes are delivered one at a time in the order
+ * they took effect. fn must not engage or release switches of this checker
+ * (TG_ESTATE if it tries); checks are fine. NULL removes it. Returns TG_OK or
+ * TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_risk_set_kill_callback(tg_risk_checker* checker, tg_kill_switch_event_fn fn,
+                                     void* user);
+
+/* Counters since creation. Since 0.2.0. */
+typedef struct tg_risk_stats {
+  uint64_t checked;
+  uint64_t allowed;
+  uint64_t rejected;
+  uint64_t decisions[32]; /* by TG_RISK_* reason; [TG_RISK_NONE]: allowed */
+  uint64_t accounts;      /* accounts holding period state (some may have ended) */
+  uint64_t duplicate_ids; /* client order ids remembered (some may have ended) */
+  uint64_t killed_accounts;
+  uint64_t killed_instruments;
+  int32_t global_kill;
+  uint32_t reserved;
+} tg_risk_stats;
+
+/* Thread-safe; counters are read one by one. Since 0.2.0. */
+TG_API int tg_risk_stats_get(const tg_risk_checker* checker, tg_risk_stats* out);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
