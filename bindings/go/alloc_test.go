@@ -2,6 +2,7 @@ package tollgate
 
 import (
 	"fmt"
+	"math"
 	"testing"
 )
 
@@ -101,5 +102,62 @@ func TestSingleCallsDoNotAllocate(t *testing.T) {
 	}
 	if s := bstats(t, bb, now); s.Successes != 102*1000 || s.InFlight != 0 {
 		t.Fatalf("batches did not run: %+v", s)
+	}
+}
+
+// Check passes the order's strings without copying and its decision on the
+// Go stack: no allocation. A warm CheckMany reuses its buffers.
+func TestRiskCheckDoesNotAllocate(t *testing.T) {
+	cache := newPriceCache(t, PriceCacheOptions{NoMaxAge: true})
+	if err := cache.Put([]byte("AAPL"), 100, 1, nil, t0, nil); err != nil {
+		t.Fatal(err)
+	}
+	r := newRiskChecker(t, RiskOptions{CollarWidth: 5, MaxNotional: 1e6, AccountMaxOrders: 1 << 40,
+		DuplicateWindowNs: 1000}, cache)
+	ids := batchKeys(1000) // heap strings, as a host's would be
+	orders := make([]RiskOrder, len(ids))
+	for i, id := range ids {
+		orders[i] = RiskOrder{Account: "acct-1", Instrument: "AAPL", ClientOrderID: string(id), Quantity: 10, LimitPrice: 101}
+	}
+	now := t0
+	i := 0
+	var d RiskDecision
+	checks := map[string]func(){
+		"Check": func() {
+			now += 1000
+			i = (i + 1) % len(orders)
+			d, _ = r.Check(orders[i], now)
+		},
+		"Check(literal)": func() {
+			now += 1000
+			d, _ = r.Check(RiskOrder{Account: "acct-2", Instrument: "AAPL", ClientOrderID: "x", Quantity: 1, LimitPrice: math.NaN()}, now)
+		},
+		"Engaged": func() { r.Engaged(KillAccount, "acct-1") },
+		"Stats":   func() { r.Stats() },
+	}
+	for name, f := range checks {
+		f()
+		if allocs := testing.AllocsPerRun(200, f); allocs != 0 {
+			t.Errorf("%s allocates %.2f times per call", name, allocs)
+		}
+		if name != "Engaged" && name != "Stats" && !d.Allowed {
+			t.Errorf("%s: %+v, want accepted orders", name, d)
+		}
+	}
+	out := make([]RiskDecision, len(orders))
+	batch := func() {
+		now += 1000 * 1000
+		if err := r.CheckMany(orders, now, out); err != nil {
+			t.Fatal(err)
+		}
+	}
+	batch() // warm: the reusable buffers grow once
+	if allocs := testing.AllocsPerRun(50, batch); allocs != 0 {
+		t.Errorf("CheckMany(1000 orders) allocates %.1f times per batch", allocs)
+	}
+	for i, d := range out {
+		if !d.Allowed {
+			t.Fatalf("decision %d rejected: %+v", i, d)
+		}
 	}
 }

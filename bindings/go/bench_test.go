@@ -293,3 +293,69 @@ func BenchmarkPriceCacheOnPriceMany1000(b *testing.B) {
 		}
 	}
 }
+
+// Risk checks: every rule on (kill switches, collar, max quantity and
+// notional, duplicates, account count and notional), a reference price in a
+// price cache, and orders that pass, so each decision does all its work.
+// Client order ids cycle through 1000 distinct ones whose duplicate window
+// (1 ms) has ended by the time they come round again. No Go peer exists, so
+// the figure is the binding's own cost per decision.
+
+func benchRiskChecker(b *testing.B) *RiskChecker {
+	cache := newPriceCache(b, PriceCacheOptions{Capacity: 4096, NoMaxAge: true})
+	if err := cache.Put([]byte("AAPL"), 100, 0, nil, t0, nil); err != nil {
+		b.Fatal(err)
+	}
+	return newRiskChecker(b, RiskOptions{
+		MaxQuantity: 1e6, MaxNotional: 1e9, CollarWidth: 5,
+		AccountMaxOrders: 1 << 62, AccountMaxNotional: 1e300,
+		DuplicateWindowNs: 1_000_000,
+	}, cache)
+}
+
+func benchRiskOrders() []RiskOrder {
+	ids := batchKeys(batchSize)
+	orders := make([]RiskOrder, len(ids))
+	for i, id := range ids {
+		orders[i] = RiskOrder{Account: "acct-" + string('a'+rune(i%16)), Instrument: "AAPL",
+			ClientOrderID: string(id), Side: Side(i % 2), Quantity: 100, LimitPrice: 101.25}
+	}
+	return orders
+}
+
+func BenchmarkRiskCheck(b *testing.B) {
+	r := benchRiskChecker(b)
+	orders := benchRiskOrders()
+	now := t0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		now += 1000 // an id returns after 1000 checks: 1 ms, the duplicate window
+		d, err := r.Check(orders[i%batchSize], now)
+		if err != nil || !d.Allowed {
+			b.Fatal(d, err)
+		}
+	}
+}
+
+// CheckMany of 1000 orders; ns/op is per order.
+func BenchmarkRiskCheckMany1000(b *testing.B) {
+	r := benchRiskChecker(b)
+	orders := benchRiskOrders()
+	out := make([]RiskDecision, batchSize)
+	now := t0
+	b.ReportAllocs()
+	b.ResetTimer()
+	for done := 0; done < b.N; done += batchSize {
+		n := min(batchSize, b.N-done)
+		now += 1000 * batchSize
+		if err := r.CheckMany(orders[:n], now, out[:n]); err != nil {
+			b.Fatal(err)
+		}
+		for i := range out[:n] {
+			if !out[i].Allowed {
+				b.Fatal(i, out[i])
+			}
+		}
+	}
+}

@@ -16,6 +16,10 @@
 //     beyond a threshold (basis points or ticks, optionally widened by
 //     realised volatility), the feed skips a sequence number, the entry ages
 //     out or its slot is needed; lock-free reads that never see a torn entry.
+//   - [RiskChecker]: pre-trade risk checks (kill switches, duplicate client
+//     order ids, maximum quantity and notional, a price collar around a
+//     reference price from a [PriceCache], per-account order count and
+//     notional per period), allocation-free and safe under concurrent use.
 //
 // # Time
 //
@@ -59,6 +63,18 @@
 // evicted (and why: an [EvictReason]), not cached or a replayed number.
 // [PriceCache.SetEvictionCallback] observes every eviction, with the same
 // rules as a breaker's event callback.
+//
+// # Risk checks
+//
+// [NewRiskChecker] takes [RiskOptions] (zero fields mean the library's
+// defaults, see [DefaultRiskOptions]) and an optional [PriceCache] for
+// reference prices. [RiskChecker.Check] decides one [RiskOrder] and
+// [RiskChecker.CheckMany] a batch with one cgo call; a [RiskDecision] says
+// whether the order may go, and if not the [RiskReason] with the limit hit
+// and the order's value. A malformed order is a decision, not an error.
+// [RiskChecker.Engage] and [RiskChecker.Release] set kill switches
+// ([KillGlobal], [KillAccount], [KillInstrument]);
+// [RiskChecker.SetKillCallback] sees every change.
 //
 // # Lifetime and concurrency
 //

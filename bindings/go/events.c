@@ -1,7 +1,7 @@
-// The C side of Breaker.OnEvent and PriceCache.SetEvictionCallback: the
-// library calls a C function pointer with a void* user argument; these
-// trampolines hand both to the exported Go functions, with the user argument
-// carrying a runtime/cgo.Handle.
+// The C side of Breaker.OnEvent, PriceCache.SetEvictionCallback and
+// RiskChecker.SetKillCallback: the library calls a C function pointer with a
+// void* user argument; these trampolines hand both to the exported Go
+// functions, with the user argument carrying a runtime/cgo.Handle.
 
 #include <stdint.h>
 #include <tollgate/tollgate.h>
@@ -23,4 +23,13 @@ static void tg_go_eviction_trampoline(void* user, const tg_eviction_event* ev) {
 
 int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h) {
   return tg_price_cache_set_event_callback(c, h != 0 ? tg_go_eviction_trampoline : NULL, (void*)h);
+}
+
+// The same for RiskChecker.SetKillCallback.
+static void tg_go_kill_trampoline(void* user, const tg_kill_switch_event* ev) {
+  tollgateGoKillEvent((uintptr_t)user, (tg_kill_switch_event*)ev);
+}
+
+int tg_go_risk_set_kill_callback(tg_risk_checker* c, uintptr_t h) {
+  return tg_risk_set_kill_callback(c, h != 0 ? tg_go_kill_trampoline : NULL, (void*)h);
 }

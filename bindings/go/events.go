@@ -11,6 +11,9 @@ int tg_go_breaker_set_events(tg_breaker* b, uintptr_t h);
 
 // The same for a price cache's evictions.
 int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h);
+
+// The same for a risk checker's kill switch changes.
+int tg_go_risk_set_kill_callback(tg_risk_checker* c, uintptr_t h);
 */
 import "C"
 
@@ -195,6 +198,98 @@ func tollgateGoEvictionEvent(h C.uintptr_t, ev *C.tg_eviction_event) {
 		e.Key = C.GoBytes(unsafe.Pointer(ev.key), C.int(ev.key_len))
 	} else {
 		e.Key = []byte{}
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.pending.CompareAndSwap(nil, &panicValue{v: r})
+		}
+	}()
+	(*fn)(e)
+}
+
+// killSink receives a risk checker's kill switch changes from C, through a
+// cgo.Handle, as eventSink does for a breaker.
+type killSink struct {
+	fn      atomic.Pointer[func(KillSwitchEvent)]
+	handle  cgo.Handle
+	pending atomic.Pointer[panicValue]
+	// installed says whether the C trampoline is registered; guarded by
+	// RiskChecker.mu.
+	installed bool
+}
+
+// SetKillCallback calls fn(ev) on every kill switch change (an Engage of a
+// switch not engaged, a Release of an engaged one), synchronously in the
+// goroutine whose Engage or Release caused it, before that call returns,
+// one change at a time in the order they took effect: a host journals
+// them here. fn must not block. It may check orders, read Stats and
+// Engaged, and even Close the checker, but it may not engage or release
+// switches of this checker: such a call returns an error wrapping
+// ErrState. (The library holds its switch lock while fn runs, so fn must
+// not wait for another goroutine that engages or releases one either: that
+// would deadlock.) A panic in fn is recovered before it can unwind through
+// the library and raised again when the causing call returns (if another
+// goroutine's call on the same checker returns first, in that goroutine).
+// fn = nil removes the callback. A callback that refers to the checker
+// keeps it reachable until the callback is removed or the checker closed,
+// so the finalizer cannot release it: Close such a checker explicitly.
+func (r *RiskChecker) SetKillCallback(fn func(KillSwitchEvent)) error {
+	if err := r.enter(); err != nil {
+		return err
+	}
+	defer r.leave()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	s := r.sink.Load()
+	if s == nil {
+		if fn == nil {
+			return nil
+		}
+		s = &killSink{}
+		s.handle = cgo.NewHandle(s)
+		r.sink.Store(s)
+	}
+	if fn != nil {
+		s.fn.Store(&fn)
+		if s.installed {
+			return nil
+		}
+		// The library keeps each registration until the checker is freed, so
+		// the trampoline is installed once, not on every call.
+		if rc := C.tg_go_risk_set_kill_callback(r.h, C.uintptr_t(s.handle)); rc != C.TG_OK {
+			s.fn.Store(nil)
+			return statusErr(rc, nil, "tg_risk_set_kill_callback failed")
+		}
+		s.installed = true
+		return nil
+	}
+	s.fn.Store(nil)
+	if s.installed {
+		if rc := C.tg_go_risk_set_kill_callback(r.h, 0); rc != C.TG_OK {
+			return statusErr(rc, nil, "tg_risk_set_kill_callback failed")
+		}
+		s.installed = false
+	}
+	return nil
+}
+
+//export tollgateGoKillEvent
+func tollgateGoKillEvent(h C.uintptr_t, ev *C.tg_kill_switch_event) {
+	s, ok := cgo.Handle(h).Value().(*killSink)
+	if !ok {
+		return
+	}
+	fn := s.fn.Load()
+	if fn == nil {
+		return
+	}
+	e := KillSwitchEvent{
+		Scope:   KillScope(ev.scope),
+		Engaged: ev.engaged != 0,
+		NowNs:   uint64(ev.now_ns),
+	}
+	if ev.key_len > 0 && ev.key != nil {
+		e.Key = C.GoStringN(ev.key, C.int(ev.key_len))
 	}
 	defer func() {
 		if r := recover(); r != nil {

@@ -405,3 +405,181 @@ func TestFinalizers(t *testing.T) {
 		t.Fatalf("%d of 30 unreachable objects released by finalizers", n)
 	}
 }
+
+func TestRiskOptionsInvalid(t *testing.T) {
+	cases := []struct {
+		name   string
+		o      RiskOptions
+		want   Status
+		needle string
+	}{
+		{"max quantity negative", RiskOptions{MaxQuantity: -1}, ErrRange, "max_quantity"},
+		{"max quantity NaN", RiskOptions{MaxQuantity: math.NaN()}, ErrRange, "max_quantity"},
+		{"max notional negative", RiskOptions{MaxNotional: -1}, ErrRange, "max_notional"},
+		{"collar unit 3", RiskOptions{CollarUnit: 3}, ErrInvalid, "collar"},
+		{"collar width negative", RiskOptions{CollarWidth: -0.5}, ErrRange, "collar_width"},
+		{"collar width NaN", RiskOptions{CollarWidth: math.NaN()}, ErrRange, "collar_width"},
+		{"collar tick size negative", RiskOptions{CollarTickSize: -0.01}, ErrRange, "collar_tick_size"},
+		{"collar tick size +Inf", RiskOptions{CollarTickSize: math.Inf(1)}, ErrRange, "collar_tick_size"},
+		{"account max notional negative", RiskOptions{AccountMaxNotional: -5}, ErrRange, "account_max_notional"},
+		{"account capacity above 2^24", RiskOptions{AccountCapacity: 1<<24 + 1}, ErrRange, "account_capacity"},
+		{"duplicate capacity above 2^26", RiskOptions{DuplicateCapacity: 1<<26 + 1}, ErrRange, "duplicate_capacity"},
+		{"kill switch capacity above 2^20", RiskOptions{KillSwitchCapacity: 1<<20 + 1}, ErrRange, "kill_switch_capacity"},
+		{"on-no-reference 2", RiskOptions{OnNoReference: 2}, ErrInvalid, "on_no_reference"},
+	}
+	for _, c := range cases {
+		r, err := NewRiskChecker(c.o, nil)
+		if r != nil {
+			r.Close()
+			t.Errorf("%s: accepted", c.name)
+			continue
+		}
+		wantStatus(t, err, c.want, c.name)
+		if err != nil && !strings.Contains(err.Error(), c.needle) {
+			t.Errorf("%s: error %q does not mention %q", c.name, err, c.needle)
+		}
+	}
+	// The limits themselves are accepted.
+	for _, o := range []RiskOptions{
+		{AccountCapacity: 1}, {DuplicateCapacity: 1}, {KillSwitchCapacity: 1}, {KillSwitchCapacity: 1 << 20},
+		{AccountMaxOrders: 1}, {PeriodNs: 1}, {CollarUnit: CollarTicks, CollarWidth: 1e-9, CollarTickSize: 1e-9},
+		{MaxQuantity: math.Inf(1)}, {Seed: 42}, {NoDuplicateCheck: true}, {MaxReferenceAgeNs: 1},
+	} {
+		r, err := NewRiskChecker(o, nil)
+		if err != nil {
+			t.Errorf("%+v rejected: %v", o, err)
+			continue
+		}
+		r.Close()
+	}
+	// A nil cache is no cache; a closed one is an error.
+	closed, err := NewPriceCache(PriceCacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.Close()
+	if r, err := NewRiskChecker(RiskOptions{}, closed); r != nil || err != ErrClosed {
+		t.Fatalf("a closed price cache: %v %v, want ErrClosed", r, err)
+	}
+}
+
+func TestRiskCheckerNilAndClosed(t *testing.T) {
+	ord := RiskOrder{Account: "a", Instrument: "X", ClientOrderID: "1", Quantity: 1, LimitPrice: 1}
+	calls := map[string]func(r *RiskChecker) error{
+		"Check": func(r *RiskChecker) error { _, err := r.Check(ord, t0); return err },
+		"Check(bad side)": func(r *RiskChecker) error {
+			o := ord
+			o.Side = 9
+			_, err := r.Check(o, t0)
+			return err
+		},
+		"CheckMany": func(r *RiskChecker) error {
+			return r.CheckMany([]RiskOrder{ord}, t0, make([]RiskDecision, 1))
+		},
+		"CheckMany(empty)":     func(r *RiskChecker) error { return r.CheckMany(nil, t0, nil) },
+		"CheckMany(short out)": func(r *RiskChecker) error { return r.CheckMany([]RiskOrder{ord}, t0, nil) },
+		"Engage":               func(r *RiskChecker) error { return r.Engage(KillAccount, "a", t0) },
+		"Release":              func(r *RiskChecker) error { return r.Release(KillGlobal, "", t0) },
+		"Engaged":              func(r *RiskChecker) error { _, err := r.Engaged(KillInstrument, "X"); return err },
+		"Stats":                func(r *RiskChecker) error { _, err := r.Stats(); return err },
+		"SetKillCallback":      func(r *RiskChecker) error { return r.SetKillCallback(func(KillSwitchEvent) {}) },
+		"SetKillCallback(nil)": func(r *RiskChecker) error { return r.SetKillCallback(nil) },
+		"Engage(bad scope)":    func(r *RiskChecker) error { return r.Engage(7, "a", t0) },
+		"Engaged(bad key)":     func(r *RiskChecker) error { _, err := r.Engaged(KillAccount, ""); return err },
+		"Release(too long a key)": func(r *RiskChecker) error {
+			return r.Release(KillAccount, strings.Repeat("k", 33), t0)
+		},
+	}
+	cache, err := NewPriceCache(PriceCacheOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer cache.Close()
+	closed, err := NewRiskChecker(RiskOptions{}, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	closed.SetKillCallback(func(KillSwitchEvent) {})
+	if err := closed.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := closed.Close(); err != nil {
+		t.Fatalf("second Close: %v", err)
+	}
+	var nilR *RiskChecker
+	if err := nilR.Close(); err != nil {
+		t.Fatalf("nil Close: %v", err)
+	}
+	for name, call := range calls {
+		wantStatus(t, call(nil), ErrInvalid, name+" on nil")
+		if err := call(closed); err != ErrClosed {
+			t.Errorf("%s on a closed checker: %v, want ErrClosed", name, err)
+		}
+	}
+	// The cache outlives the checker that held it.
+	if err := cache.Put([]byte("X"), 1, 1, nil, t0, nil); err != nil {
+		t.Fatalf("the cache after its checker closed: %v", err)
+	}
+}
+
+func TestRiskCheckerBadArguments(t *testing.T) {
+	r, err := NewRiskChecker(RiskOptions{OnNoReference: NoReferenceAllow, KillSwitchCapacity: 1}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	ord := RiskOrder{Account: "a", Instrument: "X", ClientOrderID: "1", Quantity: 1, LimitPrice: 1}
+	for _, side := range []Side{2, 7, math.MaxUint32} {
+		o := ord
+		o.Side = side
+		d, err := r.Check(o, t0)
+		wantStatus(t, err, ErrInvalid, "Check side "+side.String())
+		if d != (RiskDecision{}) {
+			t.Errorf("a refused Check returned %+v", d)
+		}
+		wantStatus(t, r.CheckMany([]RiskOrder{ord, o}, t0, make([]RiskDecision, 2)), ErrInvalid, "CheckMany side "+side.String())
+	}
+	wantStatus(t, r.CheckMany([]RiskOrder{ord, ord}, t0, make([]RiskDecision, 1)), ErrInvalid, "CheckMany short out")
+	if s, err := r.Stats(); err != nil || s.Checked != 0 {
+		t.Fatalf("refused calls were counted: %+v %v", s, err)
+	}
+	// Malformed fields are decisions, not errors.
+	for _, o := range []RiskOrder{
+		{Instrument: "X", ClientOrderID: "1", Quantity: 1, LimitPrice: 1},
+		{Account: "a", Instrument: "X", ClientOrderID: "1", Quantity: 0, LimitPrice: 1},
+		{},
+	} {
+		if d, err := r.Check(o, t0); err != nil || d.Allowed || d.Reason == RiskNone {
+			t.Errorf("Check(%+v) = %+v, %v: want a rejection, no error", o, d, err)
+		}
+	}
+
+	// Kill switches: scopes and keys.
+	for _, scope := range []KillScope{-1, 3, 100} {
+		wantStatus(t, r.Engage(scope, "a", t0), ErrInvalid, "Engage scope "+scope.String())
+		wantStatus(t, r.Release(scope, "a", t0), ErrInvalid, "Release scope "+scope.String())
+		_, err := r.Engaged(scope, "a")
+		wantStatus(t, err, ErrInvalid, "Engaged scope "+scope.String())
+	}
+	for _, scope := range []KillScope{KillAccount, KillInstrument} {
+		for _, key := range []string{"", strings.Repeat("k", 33)} {
+			what := fmt.Sprintf("%v key of %d bytes", scope, len(key))
+			wantStatus(t, r.Engage(scope, key, t0), ErrInvalid, "Engage "+what)
+			wantStatus(t, r.Release(scope, key, t0), ErrInvalid, "Release "+what)
+			_, err := r.Engaged(scope, key)
+			wantStatus(t, err, ErrInvalid, "Engaged "+what)
+		}
+		if err := r.Engage(scope, strings.Repeat("k", 32), t0); err != nil {
+			t.Errorf("%v key of 32 bytes: %v", scope, err)
+		}
+		// KillSwitchCapacity 1: a second key is ErrNoMem and nothing changes.
+		wantStatus(t, r.Engage(scope, "other", t0), ErrNoMem, scope.String()+" switch over capacity")
+		if on, err := r.Engaged(scope, "other"); on || err != nil {
+			t.Errorf("a refused %v switch: engaged %v, %v", scope, on, err)
+		}
+	}
+	s, err := r.Stats()
+	if err != nil || s.KilledAccounts != 1 || s.KilledInstruments != 1 || s.GlobalKill {
+		t.Fatalf("stats %+v %v", s, err)
+	}
+}
