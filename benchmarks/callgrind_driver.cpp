@@ -12,14 +12,17 @@
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <vector>
 
 #include "baselines.hpp"
 #include "r3_shim.h"
+#include "risk_workload.hpp"
 #include "route_workload.hpp"
 #include "tollgate/breaker.hpp"
 #include "tollgate/limiter.hpp"
+#include "tollgate/price_cache.hpp"
 #include "tollgate/router.hpp"
 #include "tollgate/tollgate.h"
 #include "workload.hpp"
@@ -231,6 +234,95 @@ std::uint64_t r3_match(std::uint64_t n, bool parametric) {
   return hits;
 }
 
+// Price cache reads and ticks on the price_cache_bench workload (1000
+// instruments, 32-byte payloads), tollgate and the mutex-map baseline.
+std::vector<std::string> price_keys() {
+  std::vector<std::string> k;
+  for (int i = 0; i < 1000; ++i) {
+    char b[16];
+    std::snprintf(b, sizeof b, "SYM%04d", i);
+    k.emplace_back(b);
+  }
+  return k;
+}
+
+std::uint64_t price_get(std::uint64_t n) {
+  const std::vector<std::string> keys = price_keys();
+  tollgate::price_cache_options o;
+  o.capacity = 2 * keys.size();
+  auto made = tollgate::price_cache::create(o);
+  if (!made.ok()) die("price_cache::create failed");
+  auto& c = **made;
+  const std::string payload(32, 'q');
+  for (const auto& k : keys) {
+    if (!c.put(k, 100.0, 0, payload, 0).ok()) die("put failed");
+  }
+  char out[64];
+  tollgate::cached_price cp;
+  std::uint64_t hits = 0;
+  for (std::uint64_t i = 0; i < n; ++i)
+    hits += c.get(keys[(i * 7) % keys.size()], 1000, &cp, out, 64);
+  return hits;
+}
+
+std::uint64_t price_tick(std::uint64_t n) {
+  const std::vector<std::string> keys = price_keys();
+  tollgate::price_cache_options o;
+  o.capacity = 2 * keys.size();
+  auto made = tollgate::price_cache::create(o);
+  if (!made.ok()) die("price_cache::create failed");
+  auto& c = **made;
+  for (const auto& k : keys) {
+    if (!c.put(k, 100.0, 0, std::string_view(), 0).ok()) die("put failed");
+  }
+  std::vector<std::uint64_t> seq(keys.size(), 0);
+  std::uint64_t kept = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    const std::size_t x = (i * 7) % keys.size();
+    const std::uint64_t q = ++seq[x];
+    auto r = c.on_price(keys[x], (q & 1) ? 100.01 : 99.99, q, 1000);
+    kept += r.ok() && r->outcome == tollgate::price_outcome::kept;
+  }
+  return kept;
+}
+
+std::uint64_t mutex_price_get(std::uint64_t n) {
+  struct entry {
+    double price = 100.0;
+    std::uint64_t cached_at = 0;
+    std::uint32_t payload_len = 32;
+    char payload[64] = {};
+  };
+  const std::vector<std::string> keys = price_keys();
+  std::mutex mu;
+  absl::flat_hash_map<std::string, entry> map;
+  for (const auto& k : keys) map[k] = entry{};
+  char out[64];
+  std::uint64_t hits = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    std::lock_guard<std::mutex> g(mu);
+    auto it = map.find(keys[(i * 7) % keys.size()]);
+    if (it == map.end() || 1000 - it->second.cached_at > 60'000'000'000ULL) continue;
+    std::memcpy(out, it->second.payload, it->second.payload_len);
+    hits += it->second.price > 0 && out[0] == 0;
+  }
+  return hits;
+}
+
+// Risk checks on the risk_bench workload: one order per step_ns.
+template <class Impl>
+std::uint64_t risk_checks(std::uint64_t n, bool full) {
+  namespace rk = tollgate_bench::risk;
+  Impl impl(full);
+  const auto& w = rk::work();
+  std::uint64_t now = 1'000'000'000, allowed = 0;
+  for (std::uint64_t i = 0; i < n; ++i) {
+    now += rk::step_ns;
+    allowed += impl.check(w.orders[i & (rk::ring - 1)], now);
+  }
+  return allowed;
+}
+
 int main(int argc, char** argv) {
   struct kind {
     const char* name;
@@ -255,6 +347,17 @@ int main(int argc, char** argv) {
       {"route_200_static", [](std::uint64_t n) { return route_match(n, false); }},
       {"r3_200_param", [](std::uint64_t n) { return r3_match(n, true); }},
       {"r3_200_static", [](std::uint64_t n) { return r3_match(n, false); }},
+      {"price_get", price_get},
+      {"mutex_price_get", mutex_price_get},
+      {"price_tick", price_tick},
+      {"risk_stateless",
+       [](std::uint64_t n) { return risk_checks<tollgate_bench::risk::tollgate_impl>(n, false); }},
+      {"risk_full",
+       [](std::uint64_t n) { return risk_checks<tollgate_bench::risk::tollgate_impl>(n, true); }},
+      {"mutex_risk_stateless",
+       [](std::uint64_t n) { return risk_checks<tollgate_bench::risk::mutex_impl>(n, false); }},
+      {"mutex_risk_full",
+       [](std::uint64_t n) { return risk_checks<tollgate_bench::risk::mutex_impl>(n, true); }},
   };
   if (argc != 3) {
     std::fprintf(stderr, "usage: %s <kind> <N>\nkinds:", argv[0]);

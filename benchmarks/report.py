@@ -80,6 +80,10 @@ CALLGRIND_PAIRS = [
     ("capi_breaker", "C ABI tg_breaker_acquire + record", ["breaker_closed"]),
     ("route_200_param", "route match, 200 routes, parametric", ["r3_200_param"]),
     ("route_200_static", "route match, 200 routes, static", ["r3_200_static"]),
+    ("price_get", "price cache get, hit", ["mutex_price_get"]),
+    ("price_tick", "price cache tick, kept", []),
+    ("risk_stateless", "risk check, stateless rules", ["mutex_risk_stateless"]),
+    ("risk_full", "risk check, full (duplicates, account period)", ["mutex_risk_full"]),
 ]
 
 CALLGRIND_LABELS = {
@@ -92,6 +96,9 @@ CALLGRIND_LABELS = {
     "breaker_closed": "C++ core call",
     "r3_200_param": "r3",
     "r3_200_static": "r3",
+    "mutex_price_get": "flat_hash_map + std::mutex",
+    "mutex_risk_stateless": "std::mutex + flat_hash_maps",
+    "mutex_risk_full": "std::mutex + flat_hash_maps",
 }
 
 
@@ -300,6 +307,7 @@ def main():
         "### Router and venue selection\n\n" + comparison_table(medians, reps, "router/")
         + "\n" + "\n".join(comparison_table(medians, reps, "venue/").split("\n")[2:]),
         "### Price cache\n\n" + comparison_table(medians, reps, "price_cache/"),
+        "### Risk checks\n\n" + comparison_table(medians, reps, "risk/"),
         "### Instructions per decision (callgrind, N = 1e6 minus N = 0)\n\n"
         + callgrind_table(results_dir),
         "### Counters (medians)\n\n" + counters_table(medians),

@@ -47,7 +47,7 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake --preset release -B "$build" -DTOLLGATE_BUILD_TESTS=OFF -DTOLLGATE_BUILD_EXAMPLES=OFF >&2
 fi
 cmake --build "$build" -j1 --target limiter_bench breaker_bench capi_bench router_bench price_cache_bench \
-  callgrind_driver >&2
+  risk_bench callgrind_driver >&2
 mkdir -p "$results"
 
 {
@@ -61,7 +61,7 @@ mkdir -p "$results"
   echo "command: benchmarks/run.sh (REPS=$reps MIN_TIME=$min_time CG_N=$cg_n)"
 } | tee "$results/environment.txt" >&2
 
-for b in limiter breaker capi router price_cache; do
+for b in limiter breaker capi router price_cache risk; do
   [[ " $parts " == *" bench "* ]] || break
   echo "== ${b}_bench" >&2
   "$build/benchmarks/${b}_bench" \
@@ -81,7 +81,9 @@ elif command -v valgrind >/dev/null; then
   for kind in limiter_one_key limiter_one_key_reject cas_floor mutex_bucket \
               limiter_1m_uniform mutex_map_1m_uniform breaker_closed breaker_bulkhead \
               mutex_breaker mutex_breaker_bulkhead capi_limiter capi_breaker \
-              route_200_param route_200_static r3_200_param r3_200_static; do
+              route_200_param route_200_static r3_200_param r3_200_static \
+              price_get mutex_price_get price_tick risk_stateless mutex_risk_stateless \
+              risk_full mutex_risk_full; do
     for n in 0 "$cg_n"; do
       out="$results/callgrind.$kind.$n.out"
       valgrind --tool=callgrind --callgrind-out-file="$out" \

@@ -134,12 +134,9 @@ void trampoline(void* user, const tollgate::kill_switch_event& ev) {
   const auto* h = static_cast<const tg_risk_checker*>(user);
   const tg_risk_checker::callback* cb = h->current.load(std::memory_order_acquire);
   if (cb == nullptr) return;
-  const tg_kill_switch_event c{static_cast<int32_t>(ev.scope),
-                               ev.engaged ? 1 : 0,
-                               static_cast<uint32_t>(ev.key.size()),
-                               0,
-                               ev.key.data(),
-                               ev.now_ns};
+  const tg_kill_switch_event c{static_cast<int32_t>(ev.scope),       ev.engaged ? 1 : 0,
+                               static_cast<uint32_t>(ev.key.size()), 0,
+                               ev.key.empty() ? "" : ev.key.data(),  ev.now_ns};
   const tg_risk_checker* outer = notifying;
   notifying = h;
   cb->fn(cb->user, &c);

@@ -36,8 +36,11 @@
 // both are full). Then it evicts by CLOCK within the first group: a hit sets
 // an entry's reference bit, the group's hand clears set bits as it passes
 // and evicts the first entry without one. Slot count is the power of two at
-// or above capacity * 8/7 (at least 8). A lookup reads one 64-byte line of
-// 8 hash tags per group before it touches a slot.
+// or above capacity * 8/7 (at least 8). A lookup reads one 8-byte word of
+// fingerprints per group (a byte of each slot's key hash, compared all at
+// once) and touches only the slots whose byte matches (1 in 255 for a slot
+// of another key); writers also keep each slot's full 64-bit hash on a
+// line of 8 tags per group.
 //
 // Concurrency: readers (get) take no lock and never wait for the feed: each
 // slot is a seqlock, a reader copies the entry and retries if a writer was
@@ -45,8 +48,8 @@
 // fence (which ThreadSanitizer cannot model): a writer makes the version odd,
 // then stores every field with release order; a reader loads every field
 // with acquire order, so a reader that sees any new field also sees the odd
-// version when it checks it again (on x86 both are plain moves). Writers (put, on_price, remove,
-// expire) serialise per group with a spin flag held for a few dozen
+// version when it checks it again (on x86 both are plain moves). Writers
+// (put, on_price, remove, expire) serialise per group with a spin flag held for a few dozen
 // instructions; they may run on any number of threads. Every eviction is
 // counted by reason and reported to the listener after the group is
 // released, on the writer's thread.
@@ -243,45 +246,47 @@ class price_cache {
     }
     const std::uint64_t h = hash(key);
     const pair_t gp = groups_of(h);
-    for (std::size_t probe = 0; probe < 2 * group; ++probe) {
-      if (probe == group && gp.second == gp.first) break;
-      const std::size_t at = (probe < group ? gp.first : gp.second) * group + probe % group;
-      if (tag_at(at).load(std::memory_order_acquire) != h) continue;
-      const slot& sl = slots_[at];
-      cached_price c;
-      bool same_key = false;
-      for (;;) {
-        const std::uint64_t v1 = sl.version.load(std::memory_order_acquire);
-        if (v1 & 1) {
-          detail::cpu_pause();
-          continue;
+    for (std::size_t gi = gp.first;; gi = gp.second) {
+      // The group's slots whose fingerprint byte equals h's: one load.
+      for (std::uint64_t match = candidates(fps_[gi].load(std::memory_order_acquire), h);
+           match != 0; match &= match - 1) {
+        const std::size_t at = gi * group + static_cast<std::size_t>(__builtin_ctzll(match) / 8);
+        const slot& sl = slots_[at];
+        cached_price c;
+        bool same_key = false;
+        for (;;) {
+          const std::uint64_t v1 = sl.version.load(std::memory_order_acquire);
+          if (v1 & 1) {
+            detail::cpu_pause();
+            continue;
+          }
+          same_key = key_equals(sl, key);  // under the seqlock: no tag needed
+          c.price = load_d(sl.price);
+          c.threshold = effective_threshold(sl);
+          c.feed_seq = sl.last_seq.load(std::memory_order_acquire);
+          c.cached_at_ns = sl.cached_at.load(std::memory_order_acquire);
+          c.payload_len = sl.payload_len.load(std::memory_order_acquire);
+          if (payload_out != nullptr) {
+            copy_payload(sl, static_cast<unsigned char*>(payload_out),
+                         std::min<std::size_t>(cap, c.payload_len));
+          }
+          if (sl.version.load(std::memory_order_acquire) == v1) break;
+          same_key = false;
         }
-        if (tag_at(at).load(std::memory_order_acquire) != h) break;
-        same_key = key_equals(sl, key);
-        c.price = load_d(sl.price);
-        c.threshold = effective_threshold(sl);
-        c.feed_seq = sl.last_seq.load(std::memory_order_acquire);
-        c.cached_at_ns = sl.cached_at.load(std::memory_order_acquire);
-        c.payload_len = sl.payload_len.load(std::memory_order_acquire);
-        if (payload_out != nullptr) {
-          copy_payload(sl, static_cast<unsigned char*>(payload_out),
-                       std::min<std::size_t>(cap, c.payload_len));
+        if (!same_key) continue;
+        c.age_ns = now_ns > c.cached_at_ns ? now_ns - c.cached_at_ns : 0;
+        if (opts_.max_age_ns != 0 && c.age_ns > opts_.max_age_ns) {
+          stats_.add(st_stale);
+          return false;
         }
-        if (sl.version.load(std::memory_order_acquire) == v1) break;
-        same_key = false;
+        if (!sl.referenced.load(std::memory_order_acquire)) {
+          sl.referenced.store(true, std::memory_order_release);
+        }
+        if (out != nullptr) *out = c;
+        stats_.add(st_hits);
+        return true;
       }
-      if (!same_key) continue;
-      c.age_ns = now_ns > c.cached_at_ns ? now_ns - c.cached_at_ns : 0;
-      if (opts_.max_age_ns != 0 && c.age_ns > opts_.max_age_ns) {
-        stats_.add(st_stale);
-        return false;
-      }
-      if (!sl.referenced.load(std::memory_order_acquire)) {
-        sl.referenced.store(true, std::memory_order_release);
-      }
-      if (out != nullptr) *out = c;
-      stats_.add(st_hits);
-      return true;
+      if (gi == gp.second) break;
     }
     stats_.add(st_misses);
     return false;
@@ -508,6 +513,7 @@ class price_cache {
     words_ = (o.max_payload + 7) / 8;
     slots_ = std::make_unique<slot[]>(slots);
     lines_ = std::make_unique<tag_line[]>(groups_);
+    fps_ = std::make_unique<std::atomic<std::uint64_t>[]>(groups_);
     groups_state_ = std::make_unique<group_state[]>(groups_);
     payload_ =
         std::make_unique<std::atomic<std::uint64_t>[]>(slots * std::max<std::size_t>(words_, 1));
@@ -538,6 +544,28 @@ class price_cache {
     return lines_[at / group].tag[at % group];
   }
 
+  // One byte of the hash, never 0 (0 marks an empty slot).
+  static std::uint64_t fingerprint(std::uint64_t h) noexcept {
+    const std::uint64_t f = h >> 56;
+    return f | static_cast<std::uint64_t>(f == 0);
+  }
+  // Bit 8i+7 set for every slot i whose fingerprint byte may equal h's: the
+  // zero-byte test on word ^ broadcast(fp) never misses a match (a borrow can
+  // add a false candidate above a true one; the key check rejects it).
+  static std::uint64_t candidates(std::uint64_t word, std::uint64_t h) noexcept {
+    constexpr std::uint64_t lo = 0x0101010101010101ULL;
+    constexpr std::uint64_t hi = 0x8080808080808080ULL;
+    const std::uint64_t x = word ^ (fingerprint(h) * lo);
+    return (x - lo) & ~x & hi;
+  }
+  // Under the group's writer flag.
+  void set_fingerprint(std::size_t at, std::uint64_t f) noexcept {
+    std::atomic<std::uint64_t>& w = fps_[at / group];
+    const unsigned shift = static_cast<unsigned>(8 * (at % group));
+    w.store((w.load(std::memory_order_relaxed) & ~(std::uint64_t{0xff} << shift)) | (f << shift),
+            std::memory_order_release);
+  }
+
   // Two candidate groups from independent bits of the hash.
   pair_t groups_of(std::uint64_t h) const noexcept {
     const std::size_t a = (h >> 7) & mask_;
@@ -564,22 +592,33 @@ class price_cache {
     std::memcpy(buf, key.data(), key.size());
     for (std::size_t i = 0; i < max_key / 8; ++i) std::memcpy(&w[i], buf + 8 * i, 8);
   }
-  // Word i of a key as pack_key stores it (zero padded), without a buffer.
+  // Word i of a key as pack_key stores it (zero padded), without a buffer;
+  // i < ceil(size / 8). Short tails are read with overlapping loads inside
+  // the key, no byte loop.
   static std::uint64_t key_word(std::string_view key, std::size_t i) noexcept {
-    const std::size_t at = 8 * i;
-    std::uint64_t w = 0;
-    if (at + 8 <= key.size()) {
-      std::memcpy(&w, key.data() + at, 8);
-    } else {
-      for (std::size_t k = at; k < key.size(); ++k) {
-        w |= static_cast<std::uint64_t>(static_cast<unsigned char>(key[k])) << (8 * (k - at));
-      }
+    const auto* p = reinterpret_cast<const unsigned char*>(key.data()) + 8 * i;
+    const std::size_t n = key.size() - 8 * i;
+    if (n >= 8) {
+      std::uint64_t w;
+      std::memcpy(&w, p, 8);
+      return w;
     }
-    return w;
+    if (n >= 4) {
+      std::uint32_t lo, hi;
+      std::memcpy(&lo, p, 4);
+      std::memcpy(&hi, p + n - 4, 4);  // its top n - 4 bytes are p[4, n)
+      return lo | ((std::uint64_t{hi} >> (8 * (8 - n))) << 32);
+    }
+    // 1..3 bytes: p[0], p[n / 2] and p[n - 1] cover them (OR of a byte
+    // with itself at the same place changes nothing).
+    return std::uint64_t{p[0]} | (std::uint64_t{p[n / 2]} << (8 * (n / 2))) |
+           (std::uint64_t{p[n - 1]} << (8 * (n - 1)));
   }
   static bool key_equals(const slot& sl, std::string_view key) noexcept {
     if (sl.key_len.load(std::memory_order_acquire) != key.size()) return false;
-    for (std::size_t i = 0; i < (key.size() + 7) / 8; ++i) {
+    // Keys are 1..32 bytes: the first word always exists; most symbols fit in it.
+    if (sl.key[0].load(std::memory_order_acquire) != key_word(key, 0)) return false;
+    for (std::size_t i = 1; 8 * i < key.size(); ++i) {
       if (sl.key[i].load(std::memory_order_acquire) != key_word(key, i)) return false;
     }
     return true;
@@ -596,8 +635,9 @@ class price_cache {
   // Under the groups' writer flags.
   std::size_t find(pair_t g, std::uint64_t h, std::string_view key) const noexcept {
     for (std::size_t gi : {g.first, g.second}) {
-      for (std::size_t i = 0; i < group; ++i) {
-        const std::size_t at = gi * group + i;
+      for (std::uint64_t match = candidates(fps_[gi].load(std::memory_order_acquire), h);
+           match != 0; match &= match - 1) {
+        const std::size_t at = gi * group + static_cast<std::size_t>(__builtin_ctzll(match) / 8);
         if (tag_at(at).load(std::memory_order_acquire) == h && key_equals(slots_[at], key)) {
           return at;
         }
@@ -685,6 +725,7 @@ class price_cache {
       sl.referenced.store(false, std::memory_order_release);
     }
     tag_at(at).store(h, std::memory_order_release);
+    set_fingerprint(at, fingerprint(h));
     sl.version.store(v + 2, std::memory_order_release);
   }
   void clear_slot(std::size_t at) noexcept {
@@ -692,6 +733,7 @@ class price_cache {
     const std::uint64_t v = sl.version.load(std::memory_order_acquire);
     sl.version.store(v + 1, std::memory_order_release);
     tag_at(at).store(0, std::memory_order_release);
+    set_fingerprint(at, 0);
     sl.key_len.store(0, std::memory_order_release);
     sl.version.store(v + 2, std::memory_order_release);
   }
@@ -745,6 +787,10 @@ class price_cache {
   std::size_t words_ = 0;
   std::unique_ptr<slot[]> slots_;
   std::unique_ptr<tag_line[]> lines_;
+  // Per group, byte i is slot i's fingerprint (0: empty); set with the tag
+  // under the group's writer flag and inside the slot's seqlock. Readers
+  // (get) find candidates with one load and confirm the key in the slot.
+  std::unique_ptr<std::atomic<std::uint64_t>[]> fps_;
   std::unique_ptr<group_state[]> groups_state_;
   std::unique_ptr<std::atomic<std::uint64_t>[]> payload_;
   std::atomic<std::uint64_t> live_{0};

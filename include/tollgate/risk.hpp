@@ -315,12 +315,13 @@ class risk_checker {
 
   // Decides one order at now_ns. See the top of this file for the rules.
   risk_decision check(const risk_order& o, std::uint64_t now_ns) noexcept {
-    const std::uint64_t ha = key_hash(o.account);
-
     if (global_kill_.load(std::memory_order_acquire)) {
       return decide(risk_reason::kill_switch_global, nan, nan, nan);
     }
-    if (account_kill_.contains(ha)) return decide(risk_reason::kill_switch_account, nan, nan, nan);
+    // Keys are hashed only when a set holds keys or the order needs state.
+    if (account_kill_.size() != 0 && account_kill_.contains(key_hash(o.account))) {
+      return decide(risk_reason::kill_switch_account, nan, nan, nan);
+    }
     if (instrument_kill_.size() != 0 && instrument_kill_.contains(key_hash(o.instrument))) {
       return decide(risk_reason::kill_switch_instrument, nan, nan, nan);
     }
@@ -373,6 +374,7 @@ class risk_checker {
       if (!account_limits_) return decide(risk_reason::none, nan, notional, reference);
     }
 
+    const std::uint64_t ha = key_hash(o.account);
     spin_guard serial(stripes_[(ha >> 40) & (stripe_count - 1)].busy);
     std::uint64_t hd = 0;
     if (dedupe) {

@@ -1191,7 +1191,7 @@ typedef struct tg_kill_switch_event {
   int32_t engaged; /* 0: released */
   uint32_t key_len;
   uint32_t reserved;
-  const char* key; /* empty for the global switch; not NUL-terminated */
+  const char* key; /* never NULL; "" for the global switch; not NUL-terminated */
   uint64_t now_ns;
 } tg_kill_switch_event;
 
