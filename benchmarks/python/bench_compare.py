@@ -35,6 +35,14 @@ cached price against a 10 bps threshold, so both sides keep every entry
 (checked); tollgate also checks and advances the feed sequence of each
 entry, which the TTLCache side does not do.
 
+Risk checks: tollgate's ``RiskChecker.check`` (one call per order) and
+``RiskChecker.check_many`` (one call per batch of 1000 orders), with every
+rule switched on: a price collar against a ``PriceCache`` holding 1000
+instruments, max quantity and notional, per-account order count and
+notional over 10,000 accounts, and duplicate client order ids (every id is
+new, every order passes; checked). There is no pure-Python peer that does
+this work, so these rows report tollgate's own cost per order only.
+
 Method (see shared BENCHMARKING.md): every case runs in the same process on
 the same workload (10,000 keys visited round-robin, limits high enough that
 nothing is rejected, so both sides do the admit path); each pair is measured
@@ -71,7 +79,17 @@ from importlib import metadata
 from typing import Callable, Dict, List, Optional, Tuple
 
 import tollgate
-from tollgate import Breaker, Limiter, Outcome, PriceCache, PriceOutcome, RouteTable, Rule, Tier
+from tollgate import (
+    Breaker,
+    Limiter,
+    Outcome,
+    PriceCache,
+    PriceOutcome,
+    RiskChecker,
+    RouteTable,
+    Rule,
+    Tier,
+)
 
 BATCH = 1000
 N_KEYS = 10_000
@@ -676,6 +694,115 @@ def have_cachetools() -> bool:
     return importlib.util.find_spec("cachetools") is not None
 
 
+# -- risk checks ----------------------------------------------------------------------
+
+RISK_COLLAR_PERCENT = 5.0
+
+
+class _RiskWorkload:
+    """A checker over a price cache of N_INSTRUMENTS instruments, and orders
+    that pass every rule: accounts round-robin over N_KEYS, instruments
+    round-robin, limit prices 1% from the reference (inside the 5% collar),
+    and client order ids never sent before (a counter shared by the warm-up
+    and the timed run of one runner, so that no order is a duplicate)."""
+
+    def __init__(self) -> None:
+        self.prices = PriceCache(capacity=4 * N_INSTRUMENTS, max_payload=0,
+                                 max_age_ns=int(PC_TTL_S * 1e9))
+        self.instruments = _instruments()
+        for key, price in self.instruments:
+            self.prices.put(key, price, 1)
+        self.checker = RiskChecker(
+            self.prices, max_quantity=1e6, max_notional=1e9, collar_unit="percent",
+            collar_width=RISK_COLLAR_PERCENT, account_max_orders=10**9,
+            account_max_notional=1e15, account_capacity=2 * N_KEYS,
+            duplicate_window_ns=60 * 10**9, duplicate_capacity=2**19,
+        )
+        self.accounts = _keys()
+        self.next_id = 0
+
+    def batches(self, n: int) -> List[List[Tuple[bytes, bytes, bytes, float, float]]]:
+        """_chunks(n) batches of BATCH orders (built before the clock starts)."""
+        out = []
+        for _ in range(_chunks(n)):
+            base = self.next_id
+            self.next_id += BATCH
+            batch = []
+            for i in range(BATCH):
+                k = base + i
+                key, price = self.instruments[k % N_INSTRUMENTS]
+                batch.append((self.accounts[k % N_KEYS], key, b"ord-%010d" % k, 100.0,
+                              round(price * 1.01, 2)))
+            out.append(batch)
+        return out
+
+
+def tg_risk_check(injected: bool) -> Callable[[], Runner]:
+    def make() -> Runner:
+        w = _RiskWorkload()
+
+        def run(n: int) -> int:
+            batches = w.batches(n)
+            check = w.checker.check
+            now_ns = tollgate.now_ns
+            allowed = 0
+            start = _perf()
+            if injected:
+                for orders in batches:
+                    now = now_ns()
+                    for account, instrument, coid, quantity, price in orders:
+                        d = check(account, instrument, coid, quantity, price, now_ns=now)
+                        allowed += d.allowed
+            else:
+                for orders in batches:
+                    for account, instrument, coid, quantity, price in orders:
+                        d = check(account, instrument, coid, quantity, price)
+                        allowed += d.allowed
+            elapsed = _perf() - start
+            assert allowed == _chunks(n) * BATCH, "tollgate rejected: the workload is not all-pass"
+            return elapsed
+
+        return run
+
+    return make
+
+
+def tg_risk_check_many() -> Runner:
+    w = _RiskWorkload()
+
+    def run(n: int) -> int:
+        batches = w.batches(n)
+        check_many = w.checker.check_many
+        allowed = 0
+        start = _perf()
+        for orders in batches:
+            # Columns built from the tuples on every call, one clock read per
+            # batch, and the allowed flags read back.
+            allowed += check_many(orders).allowed_count
+        elapsed = _perf() - start
+        assert allowed == _chunks(n) * BATCH, "tollgate rejected: the workload is not all-pass"
+        return elapsed
+
+    return run
+
+
+@dataclass
+class Solo:
+    """A tollgate case without a peer: only its own figures."""
+
+    operation: str
+    tollgate: Callable[[], Runner]
+    tg_ns: List[float] = field(default_factory=list)
+
+
+def build_solos() -> List[Solo]:
+    return [
+        Solo("risk: check (reads clock)", tg_risk_check(False)),
+        Solo("risk: check (injected now)", tg_risk_check(True)),
+        Solo(f"risk: check_many({BATCH}), per order", tg_risk_check_many),
+    ]
+
+
 # -- the harness -------------------------------------------------------------------
 
 
@@ -766,9 +893,12 @@ def build_pairs() -> List[Pair]:
     ]
 
 
-def run_all(rounds: int, n: int, log: Callable[[str], None]) -> List[Pair]:
+def run_all(rounds: int, n: int, log: Callable[[str], None]) -> Tuple[List[Pair], List[Solo]]:
     pairs = build_pairs()
+    solos = build_solos()
     for r in range(rounds):
+        for solo in solos:
+            solo.tg_ns.append(measure(solo.tollgate, n))
         for pair in pairs:
             # Alternate which side goes first, so drift favours neither.
             if r % 2 == 0:
@@ -781,7 +911,7 @@ def run_all(rounds: int, n: int, log: Callable[[str], None]) -> List[Pair]:
             pair.peer_ns.append(p)
             pair.ratios.append(p / t)
         log(f"round {r + 1}/{rounds} done")
-    return pairs
+    return pairs, solos
 
 
 def table(pairs: List[Pair], unit: str = "decision") -> str:
@@ -795,6 +925,24 @@ def table(pairs: List[Pair], unit: str = "decision") -> str:
             f"{statistics.median(p.peer_ns):.0f} | {statistics.median(p.ratios):.1f}x |"
         )
     return "\n".join(lines)
+
+
+def print_risk(solos: List[Solo]) -> None:
+    print(f"risk checks: every rule on (collar {RISK_COLLAR_PERCENT:g}% against a price cache of "
+          f"{N_INSTRUMENTS} instruments, quantity, notional, per-account count and notional over "
+          f"{N_KEYS} accounts, duplicate ids); every order passes. No Python peer: "
+          f"tollgate's own cost")
+    print()
+    print("| operation | tollgate (ns/order) | min | max |")
+    print("|---|---:|---:|---:|")
+    for s in solos:
+        print(f"| {s.operation} | {statistics.median(s.tg_ns):.0f} | {min(s.tg_ns):.0f} | "
+              f"{max(s.tg_ns):.0f} |")
+    single = next(s for s in solos if s.operation == "risk: check (reads clock)")
+    batch = next(s for s in solos if s.operation.startswith("risk: check_many"))
+    print()
+    print(f"risk check_many vs check (both read the clock): "
+          f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
 
 
 def main(argv: Optional[List[str]] = None) -> int:
@@ -814,7 +962,7 @@ def main(argv: Optional[List[str]] = None) -> int:
     def log(msg: str) -> None:
         print(msg, file=sys.stderr, flush=True)
 
-    pairs = run_all(rounds, n, log)
+    pairs, solos = run_all(rounds, n, log)
     print(f"tollgate Python binding vs peers, {datetime.date.today().isoformat()}")
     print(f"CPU: {_cpu_model()}; Python {platform.python_version()}; "
           f"tollgate {tollgate.LIBRARY_VERSION}; cffi {_version('cffi')}")
@@ -845,6 +993,8 @@ def main(argv: Optional[List[str]] = None) -> int:
                      if p.operation == f"routing: match_many({BATCH}), {kind} paths, per match")
         print(f"routing match_many vs match, {kind} paths: "
               f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
+    print()
+    print_risk(solos)
     print()
     prices = [p for p in pairs if p.operation.startswith("price cache")]
     if not prices:

@@ -29,8 +29,9 @@ import cffi
 
 HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
 
-# The callback the breaker's event hook points at (see tollgate/breaker.py),
-# and the binding's own C helpers (HELPERS_SOURCE).
+# The callbacks the breaker's, the price cache's and the risk checker's event
+# hooks point at (see tollgate/breaker.py, price_cache.py, risk.py), and the
+# binding's own C helpers (HELPERS_SOURCE).
 EXTRA_CDEF = """
 extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
 extern "Python" void _tollgate_price_cache_event(void* user, const tg_eviction_event* ev);
@@ -40,12 +41,22 @@ int tgpy_route_table_match1(const tg_route_table* t, const char* method, size_t 
 int tgpy_router_match1(const tg_router* r, const char* method, size_t method_len,
                        const char* host, size_t host_len, const char* path, size_t path_len,
                        tg_route_match* out);
+extern "Python" void _tollgate_kill_event(void* user, const tg_kill_switch_event* ev);
+int tgpy_risk_check1(tg_risk_checker* c, const char* account, size_t account_len,
+                     const char* instrument, size_t instrument_len, const char* client_order_id,
+                     size_t client_order_id_len, uint32_t side, double quantity,
+                     double limit_price, uint64_t now_ns, tg_risk_decision* out);
+int tgpy_risk_check_many(tg_risk_checker* c, const char* accounts, const uint32_t* account_lens,
+                         const char* instruments, const uint32_t* instrument_lens,
+                         const char* ids, const uint32_t* id_lens, const uint32_t* sides,
+                         const double* quantities, const double* limit_prices, size_t n,
+                         uint64_t now_ns, tg_risk_order* orders, tg_risk_decision* out);
 """
 
 # cffi passes Python bytes to `const char*` parameters without a copy, but a
 # struct field cannot hold them; these helpers build the tg_route_request of
-# a request without headers on the C stack, so a single match from Python
-# needs no cffi allocation at all.
+# a request without headers (the tg_risk_order of an order) on the C stack,
+# so a single match (risk check) from Python needs no cffi allocation at all.
 HELPERS_SOURCE = """
 static int tgpy_route_table_match1(const tg_route_table* t, const char* method,
                                    size_t method_len, const char* host, size_t host_len,
@@ -58,6 +69,58 @@ static int tgpy_router_match1(const tg_router* rt, const char* method, size_t me
                               size_t path_len, tg_route_match* out) {
   tg_route_request r = {method, method_len, host, host_len, path, path_len, NULL, 0};
   return tg_router_match(rt, &r, out);
+}
+
+/* The same for a risk check: the tg_risk_order of one order, on the C stack. */
+static int tgpy_risk_check1(tg_risk_checker* c, const char* account, size_t account_len,
+                            const char* instrument, size_t instrument_len,
+                            const char* client_order_id, size_t client_order_id_len,
+                            uint32_t side, double quantity, double limit_price,
+                            uint64_t now_ns, tg_risk_decision* out) {
+  tg_risk_order o;
+  o.account = account;
+  o.account_len = account_len;
+  o.instrument = instrument;
+  o.instrument_len = instrument_len;
+  o.client_order_id = client_order_id;
+  o.client_order_id_len = client_order_id_len;
+  o.side = side;
+  o.reserved = 0;
+  o.quantity = quantity;
+  o.limit_price = limit_price;
+  return tg_risk_check(c, &o, now_ns, out);
+}
+
+/* A batch of orders from columns, filling the caller's orders[0..n) (one
+ * allocation, by cffi) before the one tg_risk_check_many: the accounts are
+ * laid end to end in `accounts`, account i being account_lens[i] bytes, and
+ * likewise the instruments and client order ids (lengths are cheaper to
+ * build in Python than offsets). NULL sides: all buy; NULL limit_prices:
+ * all market orders. */
+static int tgpy_risk_check_many(tg_risk_checker* c, const char* accounts,
+                                const uint32_t* account_lens, const char* instruments,
+                                const uint32_t* instrument_lens, const char* ids,
+                                const uint32_t* id_lens, const uint32_t* sides,
+                                const double* quantities, const double* limit_prices, size_t n,
+                                uint64_t now_ns, tg_risk_order* orders, tg_risk_decision* out) {
+  size_t i;
+  for (i = 0; i < n; ++i) {
+    tg_risk_order* o = &orders[i];
+    o->account = accounts;
+    o->account_len = account_lens[i];
+    accounts += account_lens[i];
+    o->instrument = instruments;
+    o->instrument_len = instrument_lens[i];
+    instruments += instrument_lens[i];
+    o->client_order_id = ids;
+    o->client_order_id_len = id_lens[i];
+    ids += id_lens[i];
+    o->side = sides != NULL ? sides[i] : TG_SIDE_BUY;
+    o->reserved = 0;
+    o->quantity = quantities[i];
+    o->limit_price = limit_prices != NULL ? limit_prices[i] : NAN;
+  }
+  return tg_risk_check_many(c, orders, n, now_ns, out);
 }
 """
 
@@ -149,7 +212,7 @@ def make_ffibuilder(repo_root: Path, lib_dir: Path) -> cffi.FFI:
     ffibuilder.cdef(cdef_from_header(header))
     ffibuilder.set_source(
         "tollgate._native",
-        '#include "tollgate/tollgate.h"\n' + HELPERS_SOURCE,
+        '#include <math.h>\n#include "tollgate/tollgate.h"\n' + HELPERS_SOURCE,
         include_dirs=[str(repo_root / "include")],
         library_dirs=[str(lib_dir)],
         libraries=["tollgate"],

@@ -26,3 +26,5 @@ def test_bench_compare_quick_runs() -> None:
     assert "| operation | tollgate" in done.stdout
     rows = [line for line in done.stdout.splitlines() if line.startswith("| limiter") or line.startswith("| breaker")]
     assert len(rows) >= 8
+    risk = [line for line in done.stdout.splitlines() if line.startswith("| risk")]
+    assert len(risk) == 3, done.stdout

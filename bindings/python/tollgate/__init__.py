@@ -13,7 +13,11 @@ API mode. It offers:
   normalisation), published atomically while other threads match
   (:meth:`Router.match_many`, :meth:`Router.route`);
 * :class:`VenueSet` - weighted, least-latency or sticky venue selection that
-  skips venues whose :class:`Breaker` would reject; :func:`normalize_path`.
+  skips venues whose :class:`Breaker` would reject; :func:`normalize_path`;
+* :class:`PriceCache` - market data cached until the price moves;
+* :class:`RiskChecker` - pre-trade risk checks (kill switches, price
+  collars against a :class:`PriceCache`, quantity, notional, per-account
+  limits, duplicate client order ids), one order or a batch at a time.
 
 Time is monotonic nanoseconds. Every decision method takes an optional
 ``now_ns``; without it the library's clock (:func:`now_ns`) is read.
@@ -67,6 +71,20 @@ from .price_cache import (
     PriceResult,
     ThresholdUnit,
 )
+from .risk import (
+    CollarUnit,
+    KillScope,
+    KillSwitchEvent,
+    NoReferencePolicy,
+    RiskBatch,
+    RiskChecker,
+    RiskDecision,
+    RiskOrder,
+    RiskReason,
+    RiskStats,
+    Side,
+)
+from .risk import reason_name as risk_reason_name
 from .router import (
     MAX_REQUEST_HEADERS,
     MAX_ROUTE_PARAMS,
@@ -104,6 +122,7 @@ __all__ = [
     "BreakerState",
     "BreakerStats",
     "CachedPrice",
+    "CollarUnit",
     "Event",
     "EvictReason",
     "EvictionEvent",
@@ -112,6 +131,8 @@ __all__ = [
     "HeaderPredicate",
     "InvalidArgumentError",
     "InvalidRouteBuildError",
+    "KillScope",
+    "KillSwitchEvent",
     "LIBRARY_VERSION",
     "LimitBatch",
     "LimitDecision",
@@ -120,6 +141,7 @@ __all__ = [
     "LimiterStats",
     "MAX_REQUEST_HEADERS",
     "MAX_ROUTE_PARAMS",
+    "NoReferencePolicy",
     "NotFoundError",
     "Outcome",
     "PackedKeys",
@@ -135,6 +157,12 @@ __all__ = [
     "RETRY_NEVER",
     "Request",
     "Reservation",
+    "RiskBatch",
+    "RiskChecker",
+    "RiskDecision",
+    "RiskOrder",
+    "RiskReason",
+    "RiskStats",
     "RouteBuildError",
     "RouteDecision",
     "RouteMatch",
@@ -142,6 +170,7 @@ __all__ = [
     "RouteTable",
     "Router",
     "Rule",
+    "Side",
     "StateError",
     "ThresholdUnit",
     "Tier",
@@ -155,5 +184,6 @@ __all__ = [
     "WindowType",
     "normalize_path",
     "now_ns",
+    "risk_reason_name",
     "status_str",
 ]
