@@ -1222,6 +1222,213 @@ typedef struct tg_risk_stats {
 /* Thread-safe; counters are read one by one. Since 0.2.0. */
 TG_API int tg_risk_stats_get(const tg_risk_checker* checker, tg_risk_stats* out);
 
+/* ------------------------------------------------------------------------ */
+/* Request authentication                                                    */
+/* ------------------------------------------------------------------------ */
+/*
+ * HMAC-SHA256 request signatures (docs/auth.md is the specification, with
+ * worked examples; tests/vectors/auth_vectors.json holds shared vectors). A
+ * client signs a canonical request (method, normalised path, sorted query,
+ * the signed headers, key id, token id, timestamp, nonce, SHA-256 of the
+ * body) and sends
+ *   Authorization: TG1-HMAC-SHA256 KeyId=k, SignedHeaders=a;b, Timestamp=ns,
+ *                  Nonce=n[, Token=t], Signature=hex
+ * tg_auth_verify checks, in order: the header parses (TG_AUTH_MALFORMED),
+ * the timestamp is within max_skew_ns of now (and not older than the latest
+ * clock seen minus max_skew_ns: TG_AUTH_SKEW), the key is not revoked, known
+ * and valid now (TG_AUTH_REVOKED_KEY, TG_AUTH_UNKNOWN_KEY,
+ * TG_AUTH_EXPIRED_KEY), the token is not revoked (TG_AUTH_REVOKED_TOKEN),
+ * the request canonicalises (TG_AUTH_MALFORMED with a detail) and the MAC
+ * matches in constant time (TG_AUTH_BAD_SIGNATURE), then the (key id, nonce)
+ * was not accepted within the window (TG_AUTH_REPLAY), and the nonce cache
+ * can remember it (TG_AUTH_NONCE_CAPACITY: refused rather than forgotten).
+ * Key, revocation and nonce changes are effective for every verification
+ * that starts after the call returns, on any thread.
+ */
+
+typedef struct tg_authenticator tg_authenticator;
+
+/* A string argument: a NULL data pointer is valid only with len 0. */
+typedef struct tg_str {
+  const char* data;
+  size_t len;
+} tg_str;
+
+/* Since 0.2.0. */
+typedef struct tg_auth_options {
+  uint32_t struct_size;
+  uint32_t reserved;       /* must be 0 */
+  uint64_t max_skew_ns;    /* 1 ns .. 24 h; default 30 s */
+  uint64_t nonce_capacity; /* nonces inside the window, 16..2^26; default 2^20 */
+  uint64_t seed;           /* nonce hashing; 0 keeps the default */
+} tg_auth_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_auth_options_init(tg_auth_options* opts);
+
+/* Create an authenticator with no keys. Same contract as tg_limiter_new;
+ * also TG_ESTATE when BoringSSL (android-libboringssl) cannot be loaded.
+ * Since 0.2.0. */
+TG_API int tg_authenticator_new(const tg_auth_options* opts, tg_authenticator** out, tg_error* err);
+
+/* NULL is a no-op. No call on the handle may be in progress or follow.
+ * Since 0.2.0. */
+TG_API void tg_authenticator_free(tg_authenticator* auth);
+
+/* Add (or replace) a key, valid for now in [not_before_ns, not_after_ns):
+ * two keys with overlapping intervals rotate without downtime. The secret's
+ * HMAC pads are computed now and the secret is not kept. Returns TG_OK or
+ * TG_EINVAL (key id not 1..64 of [A-Za-z0-9._-], secret not 1..1024 bytes,
+ * empty interval). Thread-safe. Since 0.2.0. */
+TG_API int tg_auth_add_key(tg_authenticator* auth, const char* key_id, size_t key_id_len,
+                           const void* secret, size_t secret_len, uint64_t not_before_ns,
+                           uint64_t not_after_ns, uint64_t now_ns, tg_error* err);
+
+/* Remove a key: TG_OK, TG_ENOTFOUND or TG_EINVAL. Since 0.2.0. */
+TG_API int tg_auth_remove_key(tg_authenticator* auth, const char* key_id, size_t key_id_len,
+                              uint64_t now_ns, tg_error* err);
+
+#define TG_AUTH_KEY 0
+#define TG_AUTH_TOKEN 1
+
+/* Revoke (revoked = 1) or reinstate (0) a key id (TG_AUTH_KEY) or a token
+ * id (TG_AUTH_TOKEN, 1..128 of [A-Za-z0-9._-]). Each change increments the
+ * revocation version; a call that changes nothing is TG_OK and no event.
+ * Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_auth_revoke(tg_authenticator* auth, int kind, const char* id, size_t id_len,
+                          int revoked, uint64_t now_ns, tg_error* err);
+
+/* Replace both revocation lists at once by the lists at `version`, which
+ * must be newer than the current one (TG_ESTATE otherwise: a stale list
+ * never overwrites a newer one). Returns TG_OK, TG_EINVAL or TG_ESTATE.
+ * Since 0.2.0. */
+TG_API int tg_auth_replace_revocations(tg_authenticator* auth, uint64_t version,
+                                       const tg_str* key_ids, size_t n_key_ids,
+                                       const tg_str* token_ids, size_t n_token_ids, uint64_t now_ns,
+                                       tg_error* err);
+
+/* The current revocation version. Since 0.2.0. */
+TG_API int tg_auth_revocation_version(const tg_authenticator* auth, uint64_t* out);
+
+/* The request to verify or sign. target is the path with an optional
+ * "?query" as sent; headers are the request's headers (names compared
+ * without case). body_sha256, when not NULL, is the body's SHA-256 (32
+ * bytes) and body is ignored. Since 0.2.0. */
+typedef struct tg_auth_message {
+  const char* method;
+  size_t method_len;
+  const char* target;
+  size_t target_len;
+  const tg_header* headers;
+  size_t header_count;
+  const void* body;
+  size_t body_len;
+  const uint8_t* body_sha256;
+} tg_auth_message;
+
+#define TG_AUTH_OK 0
+#define TG_AUTH_MALFORMED 1
+#define TG_AUTH_UNKNOWN_KEY 2
+#define TG_AUTH_EXPIRED_KEY 3
+#define TG_AUTH_BAD_SIGNATURE 4
+#define TG_AUTH_SKEW 5
+#define TG_AUTH_REPLAY 6
+#define TG_AUTH_REVOKED_KEY 7
+#define TG_AUTH_REVOKED_TOKEN 8
+#define TG_AUTH_NONCE_CAPACITY 9
+#define TG_AUTH_REASON_COUNT 10 /* grows as reasons are added */
+
+/* Static names: tg_auth_reason_name(TG_AUTH_SKEW) is "skew";
+ * tg_auth_detail_name(d) names what was malformed ("missing_header").
+ * "unknown" for numbers out of range. Never NULL. Since 0.2.0. */
+TG_API const char* tg_auth_reason_name(int reason);
+TG_API const char* tg_auth_detail_name(int detail);
+
+/* Written by tg_auth_verify. Offsets are into the authorization string
+ * (lengths 0 when the header did not parse that far). Since 0.2.0. */
+typedef struct tg_auth_result {
+  int32_t reason; /* TG_AUTH_* */
+  int32_t detail; /* what was malformed; 0 for other reasons */
+  uint64_t timestamp_ns;
+  uint32_t key_id_offset;
+  uint32_t key_id_len;
+  uint32_t token_offset;
+  uint32_t token_len;
+  uint32_t nonce_offset;
+  uint32_t nonce_len;
+} tg_auth_result;
+
+/* Verify a request against its Authorization header value at now_ns
+ * (wall-clock Unix nanoseconds). Returns TG_OK (see out->reason) or
+ * TG_EINVAL (NULL handle, message or out; a NULL string with a length):
+ * then nothing was counted or remembered. Thread-safe; allocation-free.
+ * Since 0.2.0. */
+TG_API int tg_auth_verify(tg_authenticator* auth, const tg_auth_message* msg,
+                          const char* authorization, size_t authorization_len, uint64_t now_ns,
+                          tg_auth_result* out);
+
+/* A key, revocation or list change, passed to the callback (valid during
+ * the call only). kind: 0 key added, 1 key removed, 2 key revoked, 3 token
+ * revoked, 4 key reinstated, 5 token reinstated, 6 revocations replaced. */
+typedef struct tg_auth_event {
+  int32_t kind;
+  uint32_t id_len;
+  const char* id; /* never NULL; "" for a replaced list */
+  uint64_t revocation_version;
+  uint64_t now_ns;
+} tg_auth_event;
+
+typedef void (*tg_auth_event_fn)(void* user, const tg_auth_event* ev);
+
+/* Call fn(user, ev) on every change, on the changing thread, before the
+ * change call returns. fn must not change this authenticator (TG_ESTATE if
+ * it tries). NULL removes it. Returns TG_OK or TG_EINVAL. Since 0.2.0. */
+TG_API int tg_auth_set_event_callback(tg_authenticator* auth, tg_auth_event_fn fn, void* user);
+
+/* Since 0.2.0. */
+typedef struct tg_auth_stats {
+  uint64_t results[16]; /* by TG_AUTH_* reason; [TG_AUTH_OK]: verified */
+  uint64_t keys;
+  uint64_t revoked_keys;
+  uint64_t revoked_tokens;
+  uint64_t revocation_version;
+} tg_auth_stats;
+
+/* Thread-safe; counters are read one by one. Since 0.2.0. */
+TG_API int tg_auth_stats_get(const tg_authenticator* auth, tg_auth_stats* out);
+
+/* Client side: what to put in the Authorization header. */
+typedef struct tg_auth_params {
+  const char* key_id;
+  size_t key_id_len;
+  const char* token; /* optional: NULL or empty for none */
+  size_t token_len;
+  const char* nonce; /* 8..64 of [A-Za-z0-9._~-], unique per request */
+  size_t nonce_len;
+  const char* signed_headers; /* "content-type;host": lower case, sorted, ';'-separated */
+  size_t signed_headers_len;
+  uint64_t timestamp_ns; /* wall-clock Unix nanoseconds */
+} tg_auth_params;
+
+/* Sign msg with secret: writes the Authorization header value to
+ * out[0, cap) with a terminating NUL and its length (without the NUL) to
+ * *written. Returns TG_OK, TG_EINVAL (bad argument or a request that cannot
+ * be signed: err says which field), TG_ETOOSMALL (*written is the length
+ * needed), TG_ESTATE (BoringSSL missing). Thread-safe. Since 0.2.0. */
+TG_API int tg_auth_sign(const tg_auth_message* msg, const tg_auth_params* params,
+                        const void* secret, size_t secret_len, char* out, size_t cap,
+                        size_t* written, tg_error* err);
+
+/* The canonical request that tg_auth_sign signs, for debugging and test
+ * vectors; same conventions. Since 0.2.0. */
+TG_API int tg_auth_canonical_request(const tg_auth_message* msg, const tg_auth_params* params,
+                                     char* out, size_t cap, size_t* written, tg_error* err);
+
+/* HMAC-SHA256(key, msg) into out[32] (for RFC 4231 checks and clients).
+ * Returns TG_OK, TG_EINVAL or TG_ESTATE. Since 0.2.0. */
+TG_API int tg_hmac_sha256(const void* key, size_t key_len, const void* msg, size_t msg_len,
+                          uint8_t out[32]);
+
 #ifdef __cplusplus
 } /* extern "C" */
 #endif
