@@ -284,6 +284,15 @@ def callgrind_table(results_dir):
             + hot_path_table(results_dir, n_by_kind))
 
 
+def timing_text(results_dir):
+    """The Welch t-test table of auth_timing, as printed."""
+    path = os.path.join(results_dir, "auth_timing.txt")
+    if not os.path.exists(path):
+        return "(no timing-leakage results)"
+    with open(path) as f:
+        return "```\n" + f.read().rstrip("\n") + "\n```"
+
+
 def main():
     args = sys.argv[1:]
     readme = None
@@ -308,6 +317,8 @@ def main():
         + "\n" + "\n".join(comparison_table(medians, reps, "venue/").split("\n")[2:]),
         "### Price cache\n\n" + comparison_table(medians, reps, "price_cache/"),
         "### Risk checks\n\n" + comparison_table(medians, reps, "risk/"),
+        "### Request authentication\n\n" + comparison_table(medians, reps, "auth/")
+        + "\n\n" + timing_text(results_dir),
         "### Instructions per decision (callgrind, N = 1e6 minus N = 0)\n\n"
         + callgrind_table(results_dir),
         "### Counters (medians)\n\n" + counters_table(medians),

@@ -16,7 +16,8 @@
 # callgrind counts instructions per decision with callgrind_driver
 # (N = CG_N, default 1e6, minus N = 0).
 #
-# Environment: PARTS ("bench callgrind" by default; either alone reruns that
+# Environment: TIMING_SAMPLES (auth_timing samples per class, default 200000),
+# PARTS ("bench callgrind" by default; either alone reruns that
 # part and reports with the other part's last results), REPS, CG_N, MIN_TIME
 # (seconds per repetition, default 0.5),
 # FILTER (a --benchmark_filter regex, default all), RESULTS (output
@@ -47,7 +48,7 @@ if [ ! -f "$build/build.ninja" ]; then
   cmake --preset release -B "$build" -DTOLLGATE_BUILD_TESTS=OFF -DTOLLGATE_BUILD_EXAMPLES=OFF >&2
 fi
 cmake --build "$build" -j1 --target limiter_bench breaker_bench capi_bench router_bench price_cache_bench \
-  risk_bench callgrind_driver >&2
+  risk_bench auth_bench auth_timing callgrind_driver >&2
 mkdir -p "$results"
 
 {
@@ -61,7 +62,7 @@ mkdir -p "$results"
   echo "command: benchmarks/run.sh (REPS=$reps MIN_TIME=$min_time CG_N=$cg_n)"
 } | tee "$results/environment.txt" >&2
 
-for b in limiter breaker capi router price_cache risk; do
+for b in limiter breaker capi router price_cache risk auth; do
   [[ " $parts " == *" bench "* ]] || break
   echo "== ${b}_bench" >&2
   "$build/benchmarks/${b}_bench" \
@@ -72,6 +73,12 @@ for b in limiter breaker capi router price_cache risk; do
     --benchmark_display_aggregates_only=true \
     --benchmark_out="$results/$b.json" --benchmark_out_format=json >&2
 done
+
+# Timing leakage of signature comparison (Welch t-test, dudect style).
+if [[ " $parts " == *" bench "* ]]; then
+  echo "== auth_timing" >&2
+  "$build/benchmarks/auth_timing" "${TIMING_SAMPLES:-200000}" | tee "$results/auth_timing.txt" >&2
+fi
 
 # Instructions per decision: the same driver run with N and with 0 decisions.
 if [[ " $parts " != *" callgrind "* ]]; then

@@ -419,16 +419,18 @@ auth_detail canonicalize(const auth_message& m, const auth_params& p, Sink& out)
   out.put("\n");
   for (std::size_t i = 0; i < nparams; ++i) {
     if (i != 0) out.put("&");
+    // Runs of unreserved bytes go out in one piece.
     auto emit = [&](std::string_view s) noexcept {
-      for (char ch : s) {
-        const auto c = static_cast<unsigned char>(ch);
-        if (unreserved(c)) {
-          out.put(std::string_view(&ch, 1));
-        } else {
-          const char e[3] = {'%', hexd[c >> 4], hexd[c & 15]};
-          out.put(std::string_view(e, 3));
-        }
+      std::size_t run = 0;
+      for (std::size_t at = 0; at < s.size(); ++at) {
+        const auto c = static_cast<unsigned char>(s[at]);
+        if (unreserved(c)) continue;
+        out.put(s.substr(run, at - run));
+        const char e[3] = {'%', hexd[c >> 4], hexd[c & 15]};
+        out.put(std::string_view(e, 3));
+        run = at + 1;
       }
+      out.put(s.substr(run));
     };
     emit(view_of(params[i].key_at, params[i].key_len));
     if (params[i].has_value) {
@@ -492,6 +494,7 @@ struct mac_sink {
   char buf[256];
   std::size_t n = 0;
   void put(std::string_view v) noexcept {
+    if (v.empty()) return;  // its data() may be NULL, which memcpy must not get
     if (n + v.size() > sizeof buf) flush();
     if (v.size() > sizeof buf) {
       crypto::sha256_update(ctx, v.data(), v.size());
