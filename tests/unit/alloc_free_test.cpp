@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "tollgate/auth.hpp"
 #include "tollgate/breaker.hpp"
 #include "tollgate/limiter.hpp"
 #include "tollgate/price_cache.hpp"
@@ -190,5 +191,56 @@ TEST_CASE("price cache reads and ticks allocate nothing") {
   }
   const std::uint64_t during = allocations.load() - before;
   CHECK(hits > 0);
+  CHECK(during == 0);
+}
+
+TEST_CASE("request verification allocates nothing") {
+  tollgate::auth_options o;
+  o.nonce_capacity = 4096;
+  auto made = tollgate::authenticator::create(o);
+  REQUIRE(made.ok());
+  auto& a = **made;
+  constexpr std::uint64_t t0 = 1'700'000'000'000'000'000ULL;
+  REQUIRE(a.add_key("k1", "alloc-test-secret", 0, ~0ULL, t0).ok());
+  const std::string target = "/v1/orders?symbol=ES&account=A%31";
+  const tollgate::header_view headers[] = {{"Host", "gw.example"}, {"Content-Type", "text/x"}};
+  tollgate::auth_message m;
+  m.method = "POST";
+  m.target = target;
+  m.headers = headers;
+  m.header_count = 2;
+  m.body = "body";
+  // Signing allocates (it returns a string): sign everything first.
+  std::vector<std::string> signed_headers;
+  const tollgate::crypto::hmac_sha256_key key("alloc-test-secret");
+  for (int i = 0; i < 2000; ++i) {
+    const std::string nonce = "alloc-nonce-" + std::to_string(i);
+    tollgate::auth_params p;
+    p.key_id = "k1";
+    p.nonce = nonce;
+    p.signed_headers = "content-type;host";
+    p.timestamp_ns = t0;
+    auto h = tollgate::sign_request(m, p, key);
+    REQUIRE(h.ok());
+    signed_headers.push_back(*h);
+  }
+  std::string forged = signed_headers[0];
+  forged[forged.size() - 1] = forged.back() == '0' ? '1' : '0';
+  (void)a.verify(m, "warm-up", t0);
+  check_counter_works();
+  const std::uint64_t before = allocations.load();
+  int ok = 0, replays = 0, bad = 0;
+  for (int round = 0; round < 2; ++round) {
+    for (const std::string& h : signed_headers) {
+      const auto r = a.verify(m, h, t0);
+      ok += r.ok();
+      replays += r.reason == tollgate::auth_reason::replay;
+    }
+    bad += a.verify(m, forged, t0).reason == tollgate::auth_reason::bad_signature;
+  }
+  const std::uint64_t during = allocations.load() - before;
+  CHECK(ok == 2000);
+  CHECK(replays == 2000);
+  CHECK(bad == 2);
   CHECK(during == 0);
 }
