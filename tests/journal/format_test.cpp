@@ -154,7 +154,7 @@ TEST_CASE("format: decode_frame rejects short, out-of-range and damaged frames",
   CHECK(why == "unknown event kind");
 }
 
-TEST_CASE("format: manifest round trip; any edit breaks the signature or the syntax", "[format]") {
+TEST_CASE("format: manifest round trip, any edit breaks the signature or the syntax", "[format]") {
   jf::manifest m;
   for (std::size_t i = 0; i < 16; ++i) m.id[i] = static_cast<std::uint8_t>(i * 3);
   const auto seed = jt::test_seed();

@@ -46,7 +46,7 @@ bool take(mpsc_ring& r, std::uint64_t* pos, std::uint64_t* tag) {
 
 }  // namespace
 
-TEST_CASE("ring: variable-size entries wrap around intact; full is reported", "[ring]") {
+TEST_CASE("ring: variable-size entries wrap around intact, full is reported", "[ring]") {
   mpsc_ring r(16);
   std::uint64_t rpos = 0;
   std::mt19937 rng(1);
