@@ -20,6 +20,9 @@
 //     order ids, maximum quantity and notional, a price collar around a
 //     reference price from a [PriceCache], per-account order count and
 //     notional per period), allocation-free and safe under concurrent use.
+//   - [Authenticator]: HMAC-SHA256 request signatures with key rotation, a
+//     clock-skew window, replay protection that fails closed, and instant
+//     revocation; [SignRequest] and [SignHTTPRequest] on the client side.
 //
 // # Time
 //
@@ -27,7 +30,9 @@
 // the caller, so a host reuses the timestamp it already read and tests are
 // exact. [NowNs] reads the same clock the library uses (CLOCK_MONOTONIC) for
 // callers that have none at hand. Time that stands still or steps backwards
-// never creates tokens and never reopens a breaker early.
+// never creates tokens and never reopens a breaker early. The exception is
+// request authentication, whose times are wall-clock Unix nanoseconds
+// (uint64(time.Now().UnixNano())), the clock clients stamp requests with.
 //
 // # Decisions and errors
 //
@@ -75,6 +80,20 @@
 // [RiskChecker.Engage] and [RiskChecker.Release] set kill switches
 // ([KillGlobal], [KillAccount], [KillInstrument]);
 // [RiskChecker.SetKillCallback] sees every change.
+//
+// # Request authentication
+//
+// [NewAuthenticator] takes [AuthOptions] (zero fields mean the library's
+// defaults, see [DefaultAuthOptions]). [Authenticator.Verify] checks an
+// [AuthMessage] against its Authorization header at a wall-clock time and
+// returns an [AuthResult] whose [AuthReason] says why a request failed;
+// [Authenticator.VerifyHTTP] does the same for an *http.Request. Keys are
+// added with validity intervals for rotation; [Authenticator.RevokeKey],
+// [Authenticator.RevokeToken] and [Authenticator.ReplaceRevocations] hold
+// for every verification that starts after they return.
+// [Authenticator.SetEventCallback] sees every change. [SignRequest],
+// [SignHTTPRequest] and [CanonicalRequest] are the client side;
+// [AuthParams.Stamped] fills a fresh nonce and the current time.
 //
 // # Lifetime and concurrency
 //

@@ -14,6 +14,9 @@ int tg_go_price_cache_set_events(tg_price_cache* c, uintptr_t h);
 
 // The same for a risk checker's kill switch changes.
 int tg_go_risk_set_kill_callback(tg_risk_checker* c, uintptr_t h);
+
+// The same for an authenticator's key and revocation changes.
+int tg_go_auth_set_events(tg_authenticator* a, uintptr_t h);
 */
 import "C"
 
@@ -290,6 +293,101 @@ func tollgateGoKillEvent(h C.uintptr_t, ev *C.tg_kill_switch_event) {
 	}
 	if ev.key_len > 0 && ev.key != nil {
 		e.Key = C.GoStringN(ev.key, C.int(ev.key_len))
+	}
+	defer func() {
+		if r := recover(); r != nil {
+			s.pending.CompareAndSwap(nil, &panicValue{v: r})
+		}
+	}()
+	(*fn)(e)
+}
+
+// authEventSink receives an authenticator's changes from C, through a
+// cgo.Handle, as eventSink does for a breaker.
+type authEventSink struct {
+	fn      atomic.Pointer[func(AuthEvent)]
+	handle  cgo.Handle
+	pending atomic.Pointer[panicValue]
+	// installed says whether the C trampoline is registered; guarded by
+	// Authenticator.mu.
+	installed bool
+}
+
+// SetEventCallback calls fn(ev) on every key or revocation change (AddKey,
+// RemoveKey, a Revoke or Unrevoke that changes something,
+// ReplaceRevocations), synchronously in the goroutine whose call caused
+// it, after the change is effective and before that call returns, one
+// change at a time in the order they took effect: a host journals them
+// here. fn must not block. It may verify requests, read Stats and even
+// Close the authenticator, but it may not change this authenticator: such
+// a call returns an error wrapping ErrState. (The library holds its writer
+// lock while fn runs, so fn must not wait for another goroutine that
+// changes it either, nor change another authenticator whose callback
+// changes this one: the library's re-entry check sees only a direct
+// re-entry, and either would deadlock.) A panic in fn is recovered
+// before it can unwind through the library and raised again when the
+// causing call returns (if another goroutine's call on the same
+// authenticator returns first, in that goroutine). fn = nil removes the
+// callback. A callback that refers to the authenticator keeps it reachable
+// until the callback is removed or the authenticator closed, so the
+// finalizer cannot release it: Close such an authenticator explicitly.
+func (a *Authenticator) SetEventCallback(fn func(AuthEvent)) error {
+	if err := a.enter(); err != nil {
+		return err
+	}
+	defer a.leave()
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s := a.sink.Load()
+	if s == nil {
+		if fn == nil {
+			return nil
+		}
+		s = &authEventSink{}
+		s.handle = cgo.NewHandle(s)
+		a.sink.Store(s)
+	}
+	if fn != nil {
+		s.fn.Store(&fn)
+		if s.installed {
+			return nil
+		}
+		// The library keeps each registration until the authenticator is
+		// freed, so the trampoline is installed once, not on every call.
+		if rc := C.tg_go_auth_set_events(a.h, C.uintptr_t(s.handle)); rc != C.TG_OK {
+			s.fn.Store(nil)
+			return statusErr(rc, nil, "tg_auth_set_event_callback failed")
+		}
+		s.installed = true
+		return nil
+	}
+	s.fn.Store(nil)
+	if s.installed {
+		if rc := C.tg_go_auth_set_events(a.h, 0); rc != C.TG_OK {
+			return statusErr(rc, nil, "tg_auth_set_event_callback failed")
+		}
+		s.installed = false
+	}
+	return nil
+}
+
+//export tollgateGoAuthEvent
+func tollgateGoAuthEvent(h C.uintptr_t, ev *C.tg_auth_event) {
+	s, ok := cgo.Handle(h).Value().(*authEventSink)
+	if !ok {
+		return
+	}
+	fn := s.fn.Load()
+	if fn == nil {
+		return
+	}
+	e := AuthEvent{
+		Kind:              AuthEventKind(ev.kind),
+		RevocationVersion: uint64(ev.revocation_version),
+		NowNs:             uint64(ev.now_ns),
+	}
+	if ev.id_len > 0 && ev.id != nil {
+		e.ID = C.GoStringN(ev.id, C.int(ev.id_len))
 	}
 	defer func() {
 		if r := recover(); r != nil {
