@@ -49,7 +49,8 @@ TEST_CASE("journal: every field round-trips and the journal verifies clean", "[j
     e.kind = static_cast<std::uint16_t>(i == 3 ? 0x8001 : i + 1);
     e.realtime_ns = 1'700'000'000'000'000'000ull + static_cast<std::uint64_t>(i);
     e.monotonic_ns = 1000 + static_cast<std::uint64_t>(i);
-    e.account = i == 0 ? "" : "ACC-" + std::to_string(i);
+    const std::string account = i == 0 ? "" : "ACC-" + std::to_string(i);
+    e.account = account;
     e.route = 10u + static_cast<std::uint32_t>(i);
     e.venue = 20u + static_cast<std::uint32_t>(i);
     e.verdict = static_cast<std::uint32_t>(i % 2);

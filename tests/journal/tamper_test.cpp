@@ -34,7 +34,8 @@ struct fixture {
     for (std::uint64_t i = 1; i <= 12; ++i) {
       jf::put64(in.data(), i);
       journal_entry e;
-      e.account = "ACC" + std::to_string(i % 3);
+      const std::string account = "ACC" + std::to_string(i % 3);
+      e.account = account;
       e.inputs = in;
       e.verdict = static_cast<std::uint32_t>(i % 2);
       REQUIRE((*j)->append(e).ok());

@@ -78,6 +78,7 @@ class mpsc_ring {
 
   // Copies n bytes to the entry at pos, at offset bytes after its first cell.
   void write(std::uint64_t pos, std::size_t offset, const void* src, std::size_t n) noexcept {
+    if (n == 0) return;
     const std::size_t total = (mask_ + 1) * cell_size;
     const std::size_t at = ((pos + 1) & mask_) * cell_size + offset;
     const std::size_t start = at % total;
@@ -86,6 +87,7 @@ class mpsc_ring {
     if (first < n) std::memcpy(data_, static_cast<const std::uint8_t*>(src) + first, n - first);
   }
   void read(std::uint64_t pos, std::size_t offset, void* dst, std::size_t n) const noexcept {
+    if (n == 0) return;
     const std::size_t total = (mask_ + 1) * cell_size;
     const std::size_t at = ((pos + 1) & mask_) * cell_size + offset;
     const std::size_t start = at % total;
