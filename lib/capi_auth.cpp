@@ -71,7 +71,10 @@ namespace {
 
 constexpr std::size_t auth_options_v1 = sizeof(tg_auth_options);
 
-// The authenticator whose event callback this thread is running.
+// The authenticator whose event callback this thread is running. While it
+// runs, no authenticator may be changed from this thread: changing its own
+// would deadlock on its writer lock, and changing another whose callback
+// changes the first would deadlock the same way through a cycle.
 thread_local const tg_authenticator* notifying = nullptr;
 
 bool live_auth(const tg_authenticator* a) noexcept {
@@ -93,8 +96,8 @@ void trampoline(void* user, const tollgate::auth_event& ev) {
 // Checks the handle and the re-entry rule for a change.
 int changeable(const tg_authenticator* a, tg_error* err) noexcept {
   if (!live_auth(a)) return fail(err, TG_EINVAL, "auth is not a live tg_authenticator");
-  if (notifying == a) {
-    return fail(err, TG_ESTATE, "an event callback cannot change its own authenticator");
+  if (notifying != nullptr) {
+    return fail(err, TG_ESTATE, "an event callback cannot change an authenticator");
   }
   return TG_OK;
 }

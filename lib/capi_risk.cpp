@@ -95,8 +95,9 @@ namespace {
 
 constexpr std::size_t risk_options_v1 = sizeof(tg_risk_options);
 
-// The checker whose kill callback this thread is running, so that a callback
-// engaging a switch of the same checker is refused instead of deadlocking.
+// The checker whose kill callback this thread is running. While it runs no
+// switch of any checker may change from this thread: its own would deadlock
+// on the checker's lock, another's could through a cycle of callbacks.
 thread_local const tg_risk_checker* notifying = nullptr;
 
 bool live_checker(const tg_risk_checker* c) noexcept {
@@ -153,9 +154,8 @@ int set_kill(tg_risk_checker* checker, int scope, const void* key, size_t key_le
     if (!live_checker(checker))
       return fail(err, TG_EINVAL, "checker is not a live tg_risk_checker");
     if (!scope_ok(scope)) return fail(err, TG_EINVAL, "scope must be TG_KILL_*");
-    if (notifying == checker) {
-      return fail(err, TG_ESTATE,
-                  "a kill callback cannot engage or release this checker's switches");
+    if (notifying != nullptr) {
+      return fail(err, TG_ESTATE, "a kill callback cannot engage or release kill switches");
     }
     if (scope != TG_KILL_GLOBAL &&
         (key == nullptr || key_len == 0 || key_len > tollgate::risk_checker::max_key)) {

@@ -227,10 +227,11 @@ type killSink struct {
 // one change at a time in the order they took effect: a host journals
 // them here. fn must not block. It may check orders, read Stats and
 // Engaged, and even Close the checker, but it may not engage or release
-// switches of this checker: such a call returns an error wrapping
-// ErrState. (The library holds its switch lock while fn runs, so fn must
-// not wait for another goroutine that engages or releases one either: that
-// would deadlock.) A panic in fn is recovered before it can unwind through
+// any kill switch, of this checker or another: such a call returns an
+// error wrapping ErrState (a cycle of callbacks would otherwise deadlock).
+// (The library holds its switch lock while fn runs, so fn must not wait for
+// another goroutine that engages or releases one either: that would
+// deadlock.) A panic in fn is recovered before it can unwind through
 // the library and raised again when the causing call returns (if another
 // goroutine's call on the same checker returns first, in that goroutine).
 // fn = nil removes the callback. A callback that refers to the checker
@@ -319,12 +320,11 @@ type authEventSink struct {
 // it, after the change is effective and before that call returns, one
 // change at a time in the order they took effect: a host journals them
 // here. fn must not block. It may verify requests, read Stats and even
-// Close the authenticator, but it may not change this authenticator: such
-// a call returns an error wrapping ErrState. (The library holds its writer
+// Close the authenticator, but it may not change any authenticator, this
+// one or another: such a call returns an error wrapping ErrState (a cycle
+// of callbacks would otherwise deadlock). (The library holds its writer
 // lock while fn runs, so fn must not wait for another goroutine that
-// changes it either, nor change another authenticator whose callback
-// changes this one: the library's re-entry check sees only a direct
-// re-entry, and either would deadlock.) A panic in fn is recovered
+// changes it either: that would deadlock.) A panic in fn is recovered
 // before it can unwind through the library and raised again when the
 // causing call returns (if another goroutine's call on the same
 // authenticator returns first, in that goroutine). fn = nil removes the

@@ -3,7 +3,7 @@
 // the client-side signer that produces what it verifies.
 //
 // The canonical request and the Authorization header are specified in
-// docs/auth.md, with worked examples; tests/vectors/auth_vectors.json holds
+// docs/auth.md, with worked examples; tests/vectors/auth_vectors.txt holds
 // shared test vectors that every language's tests check. In short, a client
 // signs
 //
@@ -56,9 +56,11 @@
 //
 // Memory: the nonce cache holds at most nonce_capacity nonces (16 shards,
 // each with its own mutex and two tables of 2 * capacity / 16 slots of 16
-// bytes). A nonce is remembered until its timestamp + max_skew_ns, after
-// which the skew check refuses it anyway. Nonces are compared as 64-bit
-// keyed hashes of (key id, nonce): a collision (about 2^-64) can only reject.
+// bytes: about 64 bytes per nonce of capacity). Each shard holds
+// capacity / 16 nonces and refuses when full, so the cache as a whole can
+// refuse a little before capacity when the shards are uneven: keep a margin. A nonce is remembered
+// until its timestamp + max_skew_ns, after which the skew check refuses it anyway. Nonces are
+// compared as 64-bit keyed hashes of (key id, nonce): a collision (about 2^-64) can only reject.
 //
 // verify() allocates nothing (the canonical form is streamed into the MAC)
 // and may run on any number of threads.
@@ -636,7 +638,7 @@ struct auth_result {
 
 struct auth_options {
   std::uint64_t max_skew_ns = 30'000'000'000;  // 30 s either way
-  std::size_t nonce_capacity = 1 << 20;        // nonces inside the window
+  std::size_t nonce_capacity = 1 << 18;        // nonces inside the window (64 B each)
   std::uint64_t seed = 0x5eed0a17c0ffee11ULL;  // nonce hashing
 };
 
@@ -900,6 +902,11 @@ class authenticator {
       nset.insert(std::string(id));
     } else {
       nset.erase(std::string(id));
+    }
+    if (next->revocation_version == std::numeric_limits<std::uint64_t>::max()) {
+      return absl::FailedPreconditionError(
+          "the revocation version is at its maximum; it never wraps (a stale list would look "
+          "newer)");
     }
     const std::uint64_t version = ++next->revocation_version;
     state_.store(std::shared_ptr<const snapshot>(std::move(next)), std::memory_order_seq_cst);

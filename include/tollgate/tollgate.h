@@ -1199,8 +1199,9 @@ typedef void (*tg_kill_switch_event_fn)(void* user, const tg_kill_switch_event* 
 
 /* Call fn(user, ev) on every change, on the thread engaging or releasing,
  * before that call returns; changes are delivered one at a time in the order
- * they took effect. fn must not engage or release switches of this checker
- * (TG_ESTATE if it tries); checks are fine. NULL removes it. Returns TG_OK or
+ * they took effect. fn must not engage or release any kill switch (TG_ESTATE
+ * if it tries: a cycle of callbacks could otherwise deadlock); checks are
+ * fine. NULL removes it. Returns TG_OK or
  * TG_EINVAL. Thread-safe. Since 0.2.0. */
 TG_API int tg_risk_set_kill_callback(tg_risk_checker* checker, tg_kill_switch_event_fn fn,
                                      void* user);
@@ -1227,7 +1228,7 @@ TG_API int tg_risk_stats_get(const tg_risk_checker* checker, tg_risk_stats* out)
 /* ------------------------------------------------------------------------ */
 /*
  * HMAC-SHA256 request signatures (docs/auth.md is the specification, with
- * worked examples; tests/vectors/auth_vectors.json holds shared vectors). A
+ * worked examples; tests/vectors/auth_vectors.txt holds shared vectors). A
  * client signs a canonical request (method, normalised path, sorted query,
  * the signed headers, key id, token id, timestamp, nonce, SHA-256 of the
  * body) and sends
@@ -1259,7 +1260,7 @@ typedef struct tg_auth_options {
   uint32_t struct_size;
   uint32_t reserved;       /* must be 0 */
   uint64_t max_skew_ns;    /* 1 ns .. 24 h; default 30 s */
-  uint64_t nonce_capacity; /* nonces inside the window, 16..2^26; default 2^20 */
+  uint64_t nonce_capacity; /* nonces inside the window, 16..2^26; default 2^18 (64 B each) */
   uint64_t seed;           /* nonce hashing; 0 keeps the default */
 } tg_auth_options;
 
@@ -1294,7 +1295,8 @@ TG_API int tg_auth_remove_key(tg_authenticator* auth, const char* key_id, size_t
 /* Revoke (revoked = 1) or reinstate (0) a key id (TG_AUTH_KEY) or a token
  * id (TG_AUTH_TOKEN, 1..128 of [A-Za-z0-9._-]). Each change increments the
  * revocation version; a call that changes nothing is TG_OK and no event.
- * Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+ * Returns TG_OK, TG_EINVAL, or TG_ESTATE when the version is UINT64_MAX
+ * (it never wraps: a stale list must never look newer). Thread-safe. Since 0.2.0. */
 TG_API int tg_auth_revoke(tg_authenticator* auth, int kind, const char* id, size_t id_len,
                           int revoked, uint64_t now_ns, tg_error* err);
 
@@ -1381,8 +1383,9 @@ typedef struct tg_auth_event {
 typedef void (*tg_auth_event_fn)(void* user, const tg_auth_event* ev);
 
 /* Call fn(user, ev) on every change, on the changing thread, before the
- * change call returns. fn must not change this authenticator (TG_ESTATE if
- * it tries). NULL removes it. Returns TG_OK or TG_EINVAL. Since 0.2.0. */
+ * change call returns. fn must not change any authenticator (TG_ESTATE if
+ * it tries: a cycle of callbacks could otherwise deadlock). NULL removes it. Returns TG_OK or
+ * TG_EINVAL. Since 0.2.0. */
 TG_API int tg_auth_set_event_callback(tg_authenticator* auth, tg_auth_event_fn fn, void* user);
 
 /* Since 0.2.0. */

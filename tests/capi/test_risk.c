@@ -512,6 +512,21 @@ static void test_kill_switches(void) {
   CHECK_EQ(engaged(c, TG_KILL_GLOBAL, NULL), 0);
   ev.checker = NULL;
 
+  CTX("nor another checker's (a cycle of callbacks would deadlock)");
+  {
+    tg_risk_checker* d = NEW_CHECKER(&o, NULL);
+    events ev2;
+    memset(&ev2, 0, sizeof ev2);
+    ev2.checker = c; /* d's callback tries to engage c's global switch */
+    ev2.reenter_rc = 99;
+    CHECK_RC(tg_risk_set_kill_callback(d, on_kill, &ev2), TG_OK);
+    CHECK_RC(tg_risk_kill_engage(d, TG_KILL_ACCOUNT, "x", 1, t + 11, NULL), TG_OK);
+    CHECK_RC(ev2.reenter_rc, TG_ESTATE);
+    CHECK_RC(ev2.check_rc, TG_OK);
+    CHECK_EQ(engaged(c, TG_KILL_GLOBAL, NULL), 0);
+    tg_risk_checker_free(d);
+  }
+
   CTX("removing the callback");
   CHECK_RC(tg_risk_set_kill_callback(c, NULL, NULL), TG_OK);
   CHECK_RC(tg_risk_kill_release(c, TG_KILL_INSTRUMENT, "AAPL", 4, t + 12, NULL), TG_OK);

@@ -343,16 +343,22 @@ TEST_CASE("auth: revocation of keys and tokens is immediate - versioned and repo
   CHECK(a->verify(r.message(), sign(r, params("nonce-rev-3")), t0).reason == auth_reason::none);
   const std::vector<std::string_view> bad = {"bad id"};
   CHECK(a->replace_revocations(11, bad, tokens, t0).code() == absl::StatusCode::kInvalidArgument);
+  // The version never wraps: at its maximum, further changes are refused.
+  REQUIRE(a->replace_revocations(~std::uint64_t{0}, keys, tokens, t0).ok());
+  CHECK(a->revoke_key("k8", t0).code() == absl::StatusCode::kFailedPrecondition);
+  CHECK(a->revocation_version() == ~std::uint64_t{0});
+  CHECK(a->replace_revocations(1, keys, tokens, t0).code() ==
+        absl::StatusCode::kFailedPrecondition);
   const auto st = a->stats();
   CHECK(st.revoked_keys == 1);
   CHECK(st.revoked_tokens == 2);
   using K = tollgate::auth_event_kind;
-  REQUIRE(log.events.size() == 4);
+  REQUIRE(log.events.size() == 5);
   CHECK(log.events[0] == std::make_pair(K::token_revoked, std::string("session-9")));
   CHECK(log.events[1] == std::make_pair(K::token_unrevoked, std::string("session-9")));
   CHECK(log.events[2] == std::make_pair(K::key_revoked, std::string("k1")));
   CHECK(log.events[3] == std::make_pair(K::revocations_replaced, std::string()));
-  CHECK(log.versions == std::vector<std::uint64_t>{1, 2, 3, 10});
+  CHECK(log.versions == std::vector<std::uint64_t>{1, 2, 3, 10, ~std::uint64_t{0}});
 }
 
 TEST_CASE("auth: a full nonce cache refuses instead of forgetting", "[auth]") {
