@@ -982,7 +982,7 @@ func TestAuthCloseInsideCallback(t *testing.T) {
 
 func TestAuthOptions(t *testing.T) {
 	d := DefaultAuthOptions()
-	if d != (AuthOptions{MaxSkewNs: 30 * second, NonceCapacity: 1 << 20}) {
+	if d != (AuthOptions{MaxSkewNs: 30 * second, NonceCapacity: 1 << 18}) {
 		t.Fatalf("DefaultAuthOptions() = %+v", d)
 	}
 	// The zero value is the default: a 30 s window.
