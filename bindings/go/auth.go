@@ -289,7 +289,7 @@ type AuthOptions struct {
 	// way, and how long a nonce is remembered: 1 ns .. 24 h. 0: 30 s.
 	MaxSkewNs uint64
 	// NonceCapacity is the number of nonces inside the window the cache
-	// holds (in 16 shards of NonceCapacity/16), 16..2^26. 0: 2^20.
+	// holds (in 16 shards of NonceCapacity/16), 16..2^26. 0: 2^18 (64 B each).
 	NonceCapacity uint64
 	// Seed seeds nonce hashing. 0: the library's default seed.
 	Seed uint64
