@@ -672,9 +672,6 @@ absl::StatusOr<std::unique_ptr<journal>> journal::open(journal_options o) {
   jio::io_error e;
   w->dir_fd = jio::open_dir(dir, &e);
   if (!e.ok()) return e.status;
-  if (exists && !w->opt.create_if_missing) {
-    // nothing: an existing journal is required below
-  }
   const bool has_manifest =
       ::access((dir + "/" + std::string(jf::manifest_name)).c_str(), F_OK) == 0;
 
@@ -801,6 +798,7 @@ absl::Status journal::wait_durable(std::uint64_t ticket, std::uint64_t timeout_u
     if (w_->opt.mode == writer_mode::poll) {
       auto r = poll();
       if (!r.ok()) return r.status();
+      if (*r == 0) std::this_thread::sleep_for(std::chrono::microseconds(10));
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(10));
     }

@@ -13,38 +13,37 @@ namespace tollgate {
 
 namespace jf = journal_format;
 
-bool journal_reader::fail(std::string category, std::string message, std::uint64_t offset) {
+namespace {
+
+journal_problem make_problem(const jf::manifest& m, std::size_t index, std::uint64_t sequence,
+                             std::string category, std::string message, std::uint64_t offset) {
   journal_problem p;
   p.category = std::move(category);
   p.message = std::move(message);
   p.offset = offset;
-  if (index_ < manifest_.segments.size()) {
-    p.segment = manifest_.segments[index_].number;
-    p.file = jf::segment_file_name(p.segment);
-    p.sequence = loaded_ ? seg_next_seq_ : next_seq_;
-  }
   if (p.category == "manifest" || p.category == "directory") {
-    p.segment = 0;
     p.file = std::string(jf::manifest_name);
-    p.sequence = 0;
+  } else if (index < m.segments.size()) {
+    p.segment = m.segments[index].number;
+    p.file = jf::segment_file_name(p.segment);
+    p.sequence = sequence;
   }
-  problem_ = std::move(p);
+  return p;
+}
+
+}  // namespace
+
+bool journal_reader::fail(std::string category, std::string message, std::uint64_t offset) {
+  problem_ = make_problem(manifest_, index_, loaded_ ? seg_next_seq_ : next_seq_,
+                          std::move(category), std::move(message), offset);
   done_ = true;
   return false;
 }
 
 bool journal_reader::warn(std::string category, std::string message, std::uint64_t offset) {
   if (options_.strict) return fail(std::move(category), std::move(message), offset);
-  journal_problem p;
-  p.category = std::move(category);
-  p.message = std::move(message);
-  p.offset = offset;
-  if (index_ < manifest_.segments.size()) {
-    p.segment = manifest_.segments[index_].number;
-    p.file = jf::segment_file_name(p.segment);
-    p.sequence = loaded_ ? seg_next_seq_ : next_seq_;
-  }
-  warnings_.push_back(std::move(p));
+  warnings_.push_back(make_problem(manifest_, index_, loaded_ ? seg_next_seq_ : next_seq_,
+                                   std::move(category), std::move(message), offset));
   return true;
 }
 

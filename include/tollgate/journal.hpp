@@ -62,7 +62,8 @@ enum class durability : std::uint32_t {
 
 enum class ring_full_policy : std::uint32_t {
   reject = 0,          // append returns rejected: the host fails the request closed
-  block = 1,           // append waits for room (spins, then yields)
+  block = 1,           // append waits for room (spins, then yields); in poll mode
+                       // another thread must be polling meanwhile
   drop_and_count = 2,  // append returns dropped; the writer records how many
 };
 
