@@ -455,11 +455,21 @@ def test_a_kill_callback_may_check_but_not_change_switches() -> None:
         c.release("instrument", "MSFT", now_ns=t + 1)
     assert_status(e, "TG_ESTATE")
     assert not c.engaged("instrument", "MSFT")
-    # A callback may change another checker's switches.
+    # Nor another checker's (two callbacks engaging each other's switches
+    # could deadlock); reading them is fine.
     other = RiskChecker()
-    c.on_kill(lambda ev: other.engage("account", ev.key))
-    c.engage("account", "A1")
-    assert other.engaged("account", "A1")
+    read: List[bool] = []
+
+    def engage_other(ev: KillSwitchEvent) -> None:
+        read.append(other.engaged("account", ev.key))
+        other.engage("account", ev.key)
+
+    c.on_kill(engage_other)
+    with pytest.raises(StateError) as e:
+        c.engage("account", "A1")
+    assert_status(e, "TG_ESTATE")
+    assert read == [False] and not other.engaged("account", "A1")
+    assert c.engaged("account", "A1")
 
 
 class Boom(Exception):

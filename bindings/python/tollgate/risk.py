@@ -984,7 +984,7 @@ class RiskChecker:
                 bytes (or any key for the global switch).
             TollgateError: TG_ENOMEM when the scope already holds
                 ``kill_switch_capacity`` keys; nothing was engaged.
-            StateError: called from this checker's ``on_kill`` callback.
+            StateError: called from an ``on_kill`` callback (of any checker).
         """
         self._set_kill(lib.tg_risk_kill_engage, scope, key, now_ns)
 
@@ -1018,8 +1018,9 @@ class RiskChecker:
         The callback runs on the thread of the :meth:`engage` or
         :meth:`release` that made the change, before that call returns, one
         change at a time in the order they took effect. It may check orders
-        and read stats; it must not engage or release this checker's
-        switches (that raises :class:`StateError`) nor close it.
+        and read stats; it must not engage or release any kill switch, of
+        this checker or another (that raises :class:`StateError`: a cycle of
+        callbacks could otherwise deadlock), nor close its checker.
 
         An exception raised by the callback cannot unwind through the
         library: the binding keeps the first one and raises it from the
