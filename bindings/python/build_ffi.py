@@ -29,9 +29,10 @@ import cffi
 
 HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
 
-# The callbacks the breaker's, the price cache's and the risk checker's event
-# hooks point at (see tollgate/breaker.py, price_cache.py, risk.py), and the
-# binding's own C helpers (HELPERS_SOURCE).
+# The callbacks the breaker's, the price cache's, the risk checker's and the
+# authenticator's event hooks point at (see tollgate/breaker.py,
+# price_cache.py, risk.py, auth.py), and the binding's own C helpers
+# (HELPERS_SOURCE).
 EXTRA_CDEF = """
 extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
 extern "Python" void _tollgate_price_cache_event(void* user, const tg_eviction_event* ev);
@@ -51,12 +52,27 @@ int tgpy_risk_check_many(tg_risk_checker* c, const char* accounts, const uint32_
                          const char* ids, const uint32_t* id_lens, const uint32_t* sides,
                          const double* quantities, const double* limit_prices, size_t n,
                          uint64_t now_ns, tg_risk_order* orders, tg_risk_decision* out);
+extern "Python" void _tollgate_auth_event(void* user, const tg_auth_event* ev);
+int tgpy_auth_verify1(tg_authenticator* a, const char* method, size_t method_len,
+                      const char* target, size_t target_len, const char* header_data,
+                      const char* header_lens, size_t n_headers, const char* body,
+                      size_t body_len, const char* body_sha256, const char* authorization,
+                      size_t authorization_len, uint64_t now_ns, tg_auth_result* out);
+int tgpy_auth_client1(int sign, const char* method, size_t method_len, const char* target,
+                      size_t target_len, const char* header_data, const char* header_lens,
+                      size_t n_headers, const char* body, size_t body_len,
+                      const char* body_sha256, const char* key_id, size_t key_id_len,
+                      const char* token, size_t token_len, const char* nonce, size_t nonce_len,
+                      const char* signed_headers, size_t signed_headers_len,
+                      uint64_t timestamp_ns, const char* secret, size_t secret_len, char* out,
+                      size_t cap, size_t* written, tg_error* err);
 """
 
 # cffi passes Python bytes to `const char*` parameters without a copy, but a
 # struct field cannot hold them; these helpers build the tg_route_request of
 # a request without headers (the tg_risk_order of an order) on the C stack,
-# so a single match (risk check) from Python needs no cffi allocation at all.
+# so a single match (risk check) from Python needs no cffi allocation at all;
+# likewise the tg_auth_message of one request to verify or sign.
 HELPERS_SOURCE = """
 static int tgpy_route_table_match1(const tg_route_table* t, const char* method,
                                    size_t method_len, const char* host, size_t host_len,
@@ -121,6 +137,103 @@ static int tgpy_risk_check_many(tg_risk_checker* c, const char* accounts,
     o->limit_price = limit_prices != NULL ? limit_prices[i] : NAN;
   }
   return tg_risk_check_many(c, orders, n, now_ns, out);
+}
+
+/* Request authentication: the tg_auth_message (and tg_auth_params) of one
+ * request, on the C stack. The headers arrive as the names and values laid
+ * end to end in header_data; header_lens holds native uint64 pairs (the
+ * lengths of header i's name and value at byte 16 i), as Python bytes so
+ * that cffi passes them without a conversion. Up to 16 headers are
+ * converted on the stack, more into one malloc'd array (TG_ENOMEM if that
+ * fails). body_sha256 is char* for the same reason. */
+#define TGPY_AUTH_STACK_HEADERS 16
+
+static tg_header* tgpy_auth_headers(tg_header* stack, const char* data, const char* lens,
+                                    size_t n) {
+  tg_header* h = stack;
+  size_t i;
+  if (n > TGPY_AUTH_STACK_HEADERS) {
+    if (n > SIZE_MAX / sizeof *h) return NULL;
+    h = (tg_header*)malloc(n * sizeof *h);
+    if (h == NULL) return NULL;
+  }
+  for (i = 0; i < n; ++i) {
+    uint64_t len[2];
+    memcpy(len, lens + 16 * i, sizeof len); /* bytes from Python: maybe unaligned */
+    h[i].name = data;
+    h[i].name_len = (size_t)len[0];
+    data += len[0];
+    h[i].value = data;
+    h[i].value_len = (size_t)len[1];
+    data += len[1];
+  }
+  return h;
+}
+
+static void tgpy_auth_message(tg_auth_message* m, const char* method, size_t method_len,
+                              const char* target, size_t target_len, const tg_header* headers,
+                              size_t n_headers, const char* body, size_t body_len,
+                              const char* body_sha256) {
+  m->method = method;
+  m->method_len = method_len;
+  m->target = target;
+  m->target_len = target_len;
+  m->headers = n_headers ? headers : NULL;
+  m->header_count = n_headers;
+  m->body = body;
+  m->body_len = body_len;
+  m->body_sha256 = (const uint8_t*)body_sha256;
+}
+
+static int tgpy_auth_verify1(tg_authenticator* a, const char* method, size_t method_len,
+                             const char* target, size_t target_len, const char* header_data,
+                             const char* header_lens, size_t n_headers, const char* body,
+                             size_t body_len, const char* body_sha256,
+                             const char* authorization, size_t authorization_len,
+                             uint64_t now_ns, tg_auth_result* out) {
+  tg_header stack[TGPY_AUTH_STACK_HEADERS];
+  tg_header* h = tgpy_auth_headers(stack, header_data, header_lens, n_headers);
+  tg_auth_message m;
+  int rc;
+  if (h == NULL) return TG_ENOMEM;
+  tgpy_auth_message(&m, method, method_len, target, target_len, h, n_headers, body, body_len,
+                    body_sha256);
+  rc = tg_auth_verify(a, &m, authorization, authorization_len, now_ns, out);
+  if (h != stack) free(h);
+  return rc;
+}
+
+/* tg_auth_sign (sign = 1) or tg_auth_canonical_request (sign = 0). */
+static int tgpy_auth_client1(int sign, const char* method, size_t method_len, const char* target,
+                             size_t target_len, const char* header_data,
+                             const char* header_lens, size_t n_headers, const char* body,
+                             size_t body_len, const char* body_sha256, const char* key_id,
+                             size_t key_id_len, const char* token, size_t token_len,
+                             const char* nonce, size_t nonce_len, const char* signed_headers,
+                             size_t signed_headers_len, uint64_t timestamp_ns,
+                             const char* secret, size_t secret_len, char* out, size_t cap,
+                             size_t* written, tg_error* err) {
+  tg_header stack[TGPY_AUTH_STACK_HEADERS];
+  tg_header* h = tgpy_auth_headers(stack, header_data, header_lens, n_headers);
+  tg_auth_message m;
+  tg_auth_params p;
+  int rc;
+  if (h == NULL) return TG_ENOMEM;
+  tgpy_auth_message(&m, method, method_len, target, target_len, h, n_headers, body, body_len,
+                    body_sha256);
+  p.key_id = key_id;
+  p.key_id_len = key_id_len;
+  p.token = token;
+  p.token_len = token_len;
+  p.nonce = nonce;
+  p.nonce_len = nonce_len;
+  p.signed_headers = signed_headers;
+  p.signed_headers_len = signed_headers_len;
+  p.timestamp_ns = timestamp_ns;
+  rc = sign ? tg_auth_sign(&m, &p, secret, secret_len, out, cap, written, err)
+            : tg_auth_canonical_request(&m, &p, out, cap, written, err);
+  if (h != stack) free(h);
+  return rc;
 }
 """
 
@@ -212,7 +325,8 @@ def make_ffibuilder(repo_root: Path, lib_dir: Path) -> cffi.FFI:
     ffibuilder.cdef(cdef_from_header(header))
     ffibuilder.set_source(
         "tollgate._native",
-        '#include <math.h>\n#include "tollgate/tollgate.h"\n' + HELPERS_SOURCE,
+        '#include <math.h>\n#include <stdint.h>\n#include <stdlib.h>\n#include <string.h>\n'
+        '#include "tollgate/tollgate.h"\n' + HELPERS_SOURCE,
         include_dirs=[str(repo_root / "include")],
         library_dirs=[str(lib_dir)],
         libraries=["tollgate"],

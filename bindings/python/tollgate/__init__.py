@@ -17,10 +17,16 @@ API mode. It offers:
 * :class:`PriceCache` - market data cached until the price moves;
 * :class:`RiskChecker` - pre-trade risk checks (kill switches, price
   collars against a :class:`PriceCache`, quantity, notional, per-account
-  limits, duplicate client order ids), one order or a batch at a time.
+  limits, duplicate client order ids), one order or a batch at a time;
+* :class:`Authenticator` - HMAC-SHA256 request signatures with key
+  rotation, replay protection and revocation, and the client side
+  (:func:`sign_request`, :func:`canonical_request`, :func:`hmac_sha256`,
+  :func:`generate_nonce`).
 
 Time is monotonic nanoseconds. Every decision method takes an optional
 ``now_ns``; without it the library's clock (:func:`now_ns`) is read.
+Request authentication is the exception: its times are wall-clock Unix
+nanoseconds (:func:`time.time_ns`), the clock clients stamp requests with.
 
 Errors from the library raise :class:`TollgateError` (``.code``,
 ``.status``, ``.message``); rejections are ordinary return values.
@@ -28,6 +34,22 @@ Errors from the library raise :class:`TollgateError` (``.code``,
 
 from ._lib import LIBRARY_VERSION, now_ns
 from ._native import lib as _lib_native
+from .auth import (
+    AUTH_DETAILS,
+    AUTH_SCHEME,
+    AuthEvent,
+    AuthEventKind,
+    Authenticator,
+    AuthReason,
+    AuthResult,
+    AuthStats,
+    auth_detail_name,
+    auth_reason_name,
+    canonical_request,
+    generate_nonce,
+    hmac_sha256,
+    sign_request,
+)
 from .breaker import (
     Breaker,
     BreakerCall,
@@ -115,6 +137,14 @@ __version__ = "0.2.0"
 HEADER_VERSION_NUMBER: int = _lib_native.TG_VERSION_NUMBER
 
 __all__ = [
+    "AUTH_DETAILS",
+    "AUTH_SCHEME",
+    "AuthEvent",
+    "AuthEventKind",
+    "AuthReason",
+    "AuthResult",
+    "AuthStats",
+    "Authenticator",
     "Breaker",
     "BreakerCall",
     "BreakerOpen",
@@ -182,8 +212,14 @@ __all__ = [
     "VenueStats",
     "VenueStrategy",
     "WindowType",
+    "auth_detail_name",
+    "auth_reason_name",
+    "canonical_request",
+    "generate_nonce",
+    "hmac_sha256",
     "normalize_path",
     "now_ns",
     "risk_reason_name",
+    "sign_request",
     "status_str",
 ]
