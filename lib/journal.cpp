@@ -4,6 +4,7 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -70,6 +71,13 @@ class journal_writer {
  public:
   journal_writer(journal_options o, std::size_t cells)
       : opt(std::move(o)), ring(cells), max_cells(0) {}
+  ~journal_writer() {
+    // The signing key does not outlive the journal in this process's memory.
+    ::explicit_bzero(priv.data(), priv.size());
+    ::explicit_bzero(opt.signing_seed.data(), opt.signing_seed.size());
+  }
+  journal_writer(const journal_writer&) = delete;
+  journal_writer& operator=(const journal_writer&) = delete;
 
   journal_options opt;
   detail::mpsc_ring ring;
