@@ -43,6 +43,18 @@ notional over 10,000 accounts, and duplicate client order ids (every id is
 new, every order passes; checked). There is no pure-Python peer that does
 this work, so these rows report tollgate's own cost per order only.
 
+Request authentication: tollgate's ``Authenticator.verify`` of a signed
+request whose canonical form is 256 bytes (POST with a JSON body, three
+signed headers), every request with a fresh nonce, and ``sign_request`` of
+the same request. The peer is the nearest pure-Python equivalent, the
+standard library's ``hmac`` over the same canonical string: ``hmac.digest``
+(one-shot, OpenSSL) of the 256 bytes, then ``hmac.compare_digest`` with the
+expected hex signature to verify, or formatting the header to sign. The
+peer gets the canonical string ready-made: it does not parse the header,
+check the timestamp, look the key up, canonicalise the request, hash the
+body or remember the nonce, all of which tollgate does: the peer's figure
+is a floor for what a pure-Python verifier would cost.
+
 Method (see shared BENCHMARKING.md): every case runs in the same process on
 the same workload (10,000 keys visited round-robin, limits high enough that
 nothing is rejected, so both sides do the admit path); each pair is measured
@@ -68,6 +80,7 @@ import argparse
 import datetime
 import functools
 import gc
+import hmac
 import importlib.util
 import platform
 import random
@@ -80,6 +93,7 @@ from typing import Callable, Dict, List, Optional, Tuple
 
 import tollgate
 from tollgate import (
+    Authenticator,
     Breaker,
     Limiter,
     Outcome,
@@ -89,6 +103,8 @@ from tollgate import (
     RouteTable,
     Rule,
     Tier,
+    canonical_request,
+    sign_request,
 )
 
 BATCH = 1000
@@ -786,6 +802,145 @@ def tg_risk_check_many() -> Runner:
     return run
 
 
+# -- request authentication -------------------------------------------------------------
+
+AUTH_CANONICAL_BYTES = 256
+AUTH_SECRET = b"bench-secret-0123456789abcdef-32"  # 32 bytes
+AUTH_KEY_ID = "key.2026-11"
+AUTH_METHOD = "POST"
+AUTH_TARGET = "/v1/orders?account=A1&symbol=ES"
+AUTH_BODY = b'{"qty":10,"px":4500.25,"side":"buy"}'
+AUTH_SIGNED = "content-type;host;x-request-id"
+AUTH_NONCE = "n-%010d"  # fixed width: every canonical form is the same length
+
+
+class _AuthWorkload:
+    """One request shape whose canonical form is exactly 256 bytes (the
+    x-request-id value pads it), signed with a new nonce per request; the
+    timestamp is the wall clock when the workload is made (the window is an
+    hour, so the rows that read the clock verify it too). Nonces continue
+    across the warm-up and the timed run of one runner."""
+
+    def __init__(self) -> None:
+        self.ts = time.time_ns()
+        self.next_nonce = 0
+        headers = [("Host", "gw.example"), ("Content-Type", "application/json")]
+        probe = self.canonical(AUTH_NONCE % 0, headers + [("X-Request-Id", "")])
+        pad = AUTH_CANONICAL_BYTES - len(probe)
+        assert pad > 0
+        self.headers = headers + [("X-Request-Id", "r" * pad)]
+        canon = self.canonical(AUTH_NONCE % 0, self.headers)
+        assert len(canon) == AUTH_CANONICAL_BYTES, len(canon)
+        # The peer's canonical strings: the bytes around the nonce are the
+        # same for every request (checked on two nonces).
+        self.head, _, self.tail = canon.partition((AUTH_NONCE % 0).encode())
+        for i in (1, 987654321):
+            nonce = AUTH_NONCE % i
+            assert self.peer_canonical(nonce) == self.canonical(nonce, self.headers)
+
+    def canonical(self, nonce: str, headers: List[Tuple[str, str]]) -> bytes:
+        return canonical_request(AUTH_METHOD, AUTH_TARGET, headers, AUTH_BODY, key_id=AUTH_KEY_ID,
+                                 nonce=nonce, timestamp_ns=self.ts, signed_headers=AUTH_SIGNED)
+
+    def peer_canonical(self, nonce: str) -> bytes:
+        return self.head + nonce.encode() + self.tail
+
+    def nonces(self, n: int) -> List[str]:
+        first = self.next_nonce
+        self.next_nonce += _chunks(n) * BATCH
+        return [AUTH_NONCE % i for i in range(first, self.next_nonce)]
+
+    def sign(self, nonce: str) -> str:
+        return sign_request(AUTH_METHOD, AUTH_TARGET, self.headers, AUTH_BODY, key_id=AUTH_KEY_ID,
+                            secret=AUTH_SECRET, signed_headers=AUTH_SIGNED, nonce=nonce,
+                            timestamp_ns=self.ts)
+
+
+def tg_auth_verify(injected: bool) -> Callable[[], Runner]:
+    def make() -> Runner:
+        w = _AuthWorkload()
+        auth = Authenticator(max_skew_ns=3600 * 10**9, nonce_capacity=1 << 19)
+        auth.add_key(AUTH_KEY_ID, AUTH_SECRET)
+
+        def run(n: int) -> int:
+            signed = [w.sign(nonce) for nonce in w.nonces(n)]  # before the clock starts
+            verify, headers = auth.verify, w.headers
+            method, target, body = AUTH_METHOD, AUTH_TARGET, AUTH_BODY
+            ok = 0
+            start = _perf()
+            if injected:
+                now = w.ts
+                for a in signed:
+                    ok += verify(method, target, headers, body, authorization=a, now_ns=now).ok
+            else:
+                for a in signed:
+                    ok += verify(method, target, headers, body, authorization=a).ok
+            elapsed = _perf() - start
+            assert ok == len(signed), "tollgate refused a request: the workload is not comparable"
+            return elapsed
+
+        return run
+
+    return make
+
+
+def hmac_verify() -> Runner:
+    w = _AuthWorkload()
+
+    def run(n: int) -> int:
+        canonical = [w.peer_canonical(nonce) for nonce in w.nonces(n)]
+        expected = [hmac.digest(AUTH_SECRET, c, "sha256").hex() for c in canonical]
+        digest, equal, secret = hmac.digest, hmac.compare_digest, AUTH_SECRET
+        ok = 0
+        start = _perf()
+        for c, sig in zip(canonical, expected):
+            ok += equal(digest(secret, c, "sha256").hex(), sig)
+        elapsed = _perf() - start
+        assert ok == len(canonical)
+        return elapsed
+
+    return run
+
+
+def tg_auth_sign() -> Runner:
+    w = _AuthWorkload()
+
+    def run(n: int) -> int:
+        nonces = w.nonces(n)
+        sign, headers, ts = sign_request, w.headers, w.ts
+        method, target, body = AUTH_METHOD, AUTH_TARGET, AUTH_BODY
+        out = []
+        start = _perf()
+        for nonce in nonces:
+            out.append(sign(method, target, headers, body, key_id=AUTH_KEY_ID, secret=AUTH_SECRET,
+                            signed_headers=AUTH_SIGNED, nonce=nonce, timestamp_ns=ts))
+        elapsed = _perf() - start
+        assert out[-1] == w.sign(nonces[-1]) and len(out) == len(nonces)
+        return elapsed
+
+    return run
+
+
+def hmac_sign() -> Runner:
+    w = _AuthWorkload()
+
+    def run(n: int) -> int:
+        nonces = w.nonces(n)
+        canonical = [w.peer_canonical(nonce) for nonce in nonces]
+        digest, secret, ts = hmac.digest, AUTH_SECRET, w.ts
+        out = []
+        start = _perf()
+        for nonce, c in zip(nonces, canonical):
+            out.append(f"TG1-HMAC-SHA256 KeyId={AUTH_KEY_ID}, SignedHeaders={AUTH_SIGNED}, "
+                       f"Timestamp={ts}, Nonce={nonce}, Signature={digest(secret, c, 'sha256').hex()}")
+        elapsed = _perf() - start
+        # The same header as tollgate's: the peer's work is the real thing.
+        assert out[-1] == w.sign(nonces[-1]) and len(out) == len(nonces)
+        return elapsed
+
+    return run
+
+
 @dataclass
 class Solo:
     """A tollgate case without a peer: only its own figures."""
@@ -858,6 +1013,8 @@ def build_pairs() -> List[Pair]:
     pyb = f"pybreaker {pyb_v} call"
     wz = f"Werkzeug {_version('werkzeug')} MapAdapter.match"
     ttl = f"cachetools {_version('cachetools')} TTLCache"
+    hmac_peer_verify = "stdlib hmac.digest + compare_digest"
+    hmac_peer_sign = "stdlib hmac.digest + header f-string"
     price_cache = [
         Pair("price cache: get, hit (reads clock)", tg_pc_get, ttl, ttl_get),
         Pair("price cache: on_price, in threshold (reads clock)", tg_pc_on_price(False), ttl,
@@ -890,6 +1047,12 @@ def build_pairs() -> List[Pair]:
         Pair(f"routing: match_many({BATCH}), parametric paths, per match",
              tg_route_batch("param"), wz, werkzeug_case("param")),
         *price_cache,
+        Pair(f"auth: verify, {AUTH_CANONICAL_BYTES}-byte canonical request (reads clock)",
+             tg_auth_verify(False), hmac_peer_verify, hmac_verify),
+        Pair(f"auth: verify, {AUTH_CANONICAL_BYTES}-byte canonical request (injected now)",
+             tg_auth_verify(True), hmac_peer_verify, hmac_verify),
+        Pair(f"auth: sign_request, {AUTH_CANONICAL_BYTES}-byte canonical request",
+             tg_auth_sign, hmac_peer_sign, hmac_sign),
     ]
 
 
@@ -995,6 +1158,15 @@ def main(argv: Optional[List[str]] = None) -> int:
               f"{statistics.median(single.tg_ns) / statistics.median(batch.tg_ns):.1f}x")
     print()
     print_risk(solos)
+    print()
+    auth = [p for p in pairs if p.operation.startswith("auth")]
+    print(f"request authentication: one POST request shape ({len(AUTH_BODY)}-byte JSON body, "
+          f"signed headers {AUTH_SIGNED}), a {AUTH_CANONICAL_BYTES}-byte canonical form, a new "
+          f"nonce per request; every request verifies (checked). The peer is given the "
+          f"canonical string: it does not parse, check time, key or nonce, canonicalise or "
+          f"hash the body")
+    print()
+    print(table(auth, "request"))
     print()
     prices = [p for p in pairs if p.operation.startswith("price cache")]
     if not prices:

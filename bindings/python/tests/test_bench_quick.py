@@ -28,3 +28,5 @@ def test_bench_compare_quick_runs() -> None:
     assert len(rows) >= 8
     risk = [line for line in done.stdout.splitlines() if line.startswith("| risk")]
     assert len(risk) == 3, done.stdout
+    auth = [line for line in done.stdout.splitlines() if line.startswith("| auth")]
+    assert len(auth) == 3 and all("stdlib hmac" in line for line in auth), done.stdout
