@@ -300,6 +300,8 @@ auth_detail canonicalize(const auth_message& m, const auth_params& p, Sink& out)
   if (!id_ok(p.key_id, auth_limits::max_key_id)) return auth_detail::bad_key_id;
   if (!p.token.empty() && !id_ok(p.token, auth_limits::max_token)) return auth_detail::bad_token;
   if (!nonce_ok(p.nonce)) return auth_detail::bad_nonce;
+  // What a server can parse back: at most 19 digits.
+  if (p.timestamp_ns > 9'999'999'999'999'999'999ULL) return auth_detail::bad_timestamp;
   if (!signed_headers_ok(p.signed_headers)) return auth_detail::bad_signed_headers;
 
   // Path and query.
@@ -707,6 +709,9 @@ class authenticator {
 
   // NotFound when there is no such key.
   absl::Status remove_key(std::string_view key_id, std::uint64_t now_ns) {
+    if (!auth_detail_impl::id_ok(key_id, auth_limits::max_key_id)) {
+      return absl::InvalidArgumentError("a key id is 1..64 of [A-Za-z0-9._-]");
+    }
     return change(auth_event_kind::key_removed, key_id, now_ns, [&](snapshot& s) {
       auto it = s.keys.find(av(key_id));
       if (it == s.keys.end()) return absl::NotFoundError("no such key");
@@ -781,7 +786,8 @@ class authenticator {
     }
     const std::uint64_t latest = std::max(high, now_ns);
     const std::uint64_t ts = r.params.timestamp_ns;
-    if (ts > now_ns + opts_.max_skew_ns || ts + opts_.max_skew_ns < latest) {
+    if ((ts > now_ns && ts - now_ns > opts_.max_skew_ns) ||
+        (latest > ts && latest - ts > opts_.max_skew_ns)) {  // no overflow near 2^64
       return done(r, auth_reason::skew);
     }
     // 3. key and token.
@@ -926,7 +932,8 @@ class authenticator {
   auth_reason remember_nonce(std::string_view key_id, std::string_view nonce, std::uint64_t ts,
                              std::uint64_t latest) noexcept {
     const std::uint64_t kh = detail::hash_bytes(key_id.data(), key_id.size(), opts_.seed);
-    const std::uint64_t h = detail::hash_bytes(nonce.data(), nonce.size(), opts_.seed ^ kh);
+    std::uint64_t h = detail::hash_bytes(nonce.data(), nonce.size(), opts_.seed ^ kh);
+    if (h == 0) h = 1;  // 0 marks an empty slot; 1 colliding can only refuse
     const std::uint64_t expires = ts + opts_.max_skew_ns;
     shard& sh = shards_[(h >> 60) & (shards - 1)];
     std::lock_guard<std::mutex> g(sh.mu);

@@ -391,6 +391,28 @@ TEST_CASE("auth: a full nonce cache refuses instead of forgetting", "[auth]") {
   CHECK(later <= 16);
 }
 
+TEST_CASE("auth: extreme timestamps and clocks", "[auth]") {
+  request r;
+  // A timestamp a server cannot parse back (20 digits) is not signed.
+  auto h = tollgate::sign_request(r.message(), params("nonce-ext-1", 10'000'000'000'000'000'000ULL),
+                                  tollgate::crypto::hmac_sha256_key(secret1));
+  CHECK(h.status().code() == absl::StatusCode::kInvalidArgument);
+  CHECK(std::string(h.status().message()).find("bad_timestamp") != std::string::npos);
+  // The largest one that parses, verified near the top of the clock's range.
+  constexpr std::uint64_t top = 9'999'999'999'999'999'999ULL;
+  tollgate::auth_options o;
+  o.nonce_capacity = 64;
+  auto a = tollgate::authenticator::create(o);
+  REQUIRE(a.ok());
+  REQUIRE((*a)->add_key("k1", secret1, 0, ~std::uint64_t{0}, t0).ok());
+  CHECK((*a)->verify(r.message(), sign(r, params("nonce-ext-2", top)), top).reason ==
+        auth_reason::none);
+  // A clock near 2^64 does not overflow the window into accepting anything.
+  CHECK((*a)->verify(r.message(), sign(r, params("nonce-ext-3", top)), ~std::uint64_t{0}).reason ==
+        auth_reason::skew);
+  CHECK((*a)->remove_key("bad id", t0).code() == absl::StatusCode::kInvalidArgument);
+}
+
 TEST_CASE("auth: options are validated", "[auth]") {
   tollgate::auth_options o;
   o.max_skew_ns = 0;
