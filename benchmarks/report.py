@@ -57,6 +57,12 @@ OPERATIONS = {
     "price_cache/get/hit": "price cache hit (price, age check, 32-byte payload copied)",
     "price_cache/on_price/kept": "price update within the threshold",
     "price_cache/mixed/1w1r": "1 writer (ticks) + 1 reader (hits), per operation of the pair",
+    "risk/check/stateless": "risk check: kill switches, fields, quantity, reference price, collar, notional",
+    "risk/check/full": "risk check: the above + duplicate id + account notional and count per period",
+    "risk/mixed/1w1r": "1 feed (ticks) + 1 checker (full checks), per operation of the pair",
+    "auth/verify/256B": "verify a request, 256-byte canonical form (parse, skew, key, MAC, nonce)",
+    "auth/verify/256B_cold": "verify, as above, 65536 distinct requests (headers and nonce slots from memory)",
+    "auth/sign/256B": "sign a request, 256-byte canonical form",
 }
 
 BASELINES = {
@@ -68,6 +74,8 @@ BASELINES = {
     "cxx_core": "tollgate C++ core, direct call (no ABI)",
     "capi_single": "C ABI, one call per decision",
     "r3": "r3 (libr3 C router, no captures)",
+    "mutex_model": "the same rules over absl::flat_hash_maps + one std::mutex (C++)",
+    "rehash_hmac": "canonical string + BoringSSL one-shot HMAC (key rehashed per call)",
 }
 
 CALLGRIND_PAIRS = [
@@ -119,7 +127,7 @@ def split_name(run_name):
 def load(results_dir):
     medians = {}  # (op, threads) -> {impl: entry}
     reps = {}  # (op, threads) -> {impl: {rep index: ns}}
-    for part in ("limiter", "breaker", "capi", "router", "price_cache"):
+    for part in ("limiter", "breaker", "capi", "router", "price_cache", "risk", "auth"):
         path = os.path.join(results_dir, part + ".json")
         if not os.path.exists(path):
             continue
