@@ -36,7 +36,7 @@ cmake --build --preset tsan -j "$jobs"
 ctest --preset tsan -j "$jobs"
 
 step "fuzz smoke: libFuzzer build (clang) and 30 s per target"
-for target in router auth; do
+for target in router auth journal; do
   scripts/fuzz.sh "$target" 30 >/dev/null
 done
 
