@@ -132,9 +132,9 @@ TEST_CASE("auth: equivalent spellings share a signature - every signed change br
   auto changed = [&](auto edit) {
     request c = r;
     edit(c);
+    const std::string nonce = "nonce-chg-" + std::to_string(n++);
     auth_params p = params();
-    p.nonce = "nonce-chg-" + std::to_string(n++);  // lives as long as this call
-    const std::string nonce(p.nonce);
+    p.nonce = nonce;  // a view: the string lives until the call returns
     std::string hh = sign(r, p);
     return a->verify(c.message(), hh, t0).reason;
   };
