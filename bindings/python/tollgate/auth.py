@@ -726,6 +726,7 @@ class Authenticator:
 
         Raises:
             NotFoundError: there is no such key (TG_ENOTFOUND).
+            InvalidArgumentError: ``key_id`` is not 1..64 of ``[A-Za-z0-9._-]``.
             StateError: called from an ``on_event`` callback.
         """
         k = _text("key_id", key_id)
