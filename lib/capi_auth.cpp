@@ -23,14 +23,8 @@ using tollgate::capi::view;
 
 struct tg_authenticator : tollgate::capi::handle_base {
   tg_authenticator() noexcept : handle_base(tollgate::capi::tag_authenticator) {}
-  struct callback {
-    tg_auth_event_fn fn;
-    void* user;
-  };
   std::unique_ptr<tollgate::authenticator> impl;
-  std::atomic<const callback*> current{nullptr};
-  std::mutex callbacks_mu;
-  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
+  tollgate::capi::callback_slot<tg_auth_event_fn> callback;
 };
 
 static_assert(sizeof(tg_str) == 16 && offsetof(tg_str, len) == 8);
@@ -83,7 +77,7 @@ bool live_auth(const tg_authenticator* a) noexcept {
 
 void trampoline(void* user, const tollgate::auth_event& ev) {
   const auto* h = static_cast<const tg_authenticator*>(user);
-  const tg_authenticator::callback* cb = h->current.load(std::memory_order_acquire);
+  const auto* cb = h->callback.get();
   if (cb == nullptr) return;
   const tg_auth_event c{static_cast<int32_t>(ev.kind), static_cast<uint32_t>(ev.id.size()),
                         ev.id.empty() ? "" : ev.id.data(), ev.revocation_version, ev.now_ns};
@@ -334,14 +328,7 @@ int tg_auth_verify(tg_authenticator* auth, const tg_auth_message* msg, const cha
 int tg_auth_set_event_callback(tg_authenticator* auth, tg_auth_event_fn fn, void* user) {
   return guarded(nullptr, [&]() -> int {
     if (!live_auth(auth)) return TG_EINVAL;
-    std::lock_guard<std::mutex> g(auth->callbacks_mu);
-    if (fn == nullptr) {
-      auth->current.store(nullptr, std::memory_order_release);
-      return TG_OK;
-    }
-    auth->callbacks.push_back(
-        std::make_unique<tg_authenticator::callback>(tg_authenticator::callback{fn, user}));
-    auth->current.store(auth->callbacks.back().get(), std::memory_order_release);
+    auth->callback.set(fn, user);
     return TG_OK;
   });
 }

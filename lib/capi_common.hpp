@@ -7,8 +7,11 @@
 #include <cstdint>
 #include <cstdio>
 #include <cstring>
+#include <memory>
+#include <mutex>
 #include <new>
 #include <string_view>
+#include <vector>
 
 #include "absl/status/status.h"
 #include "tollgate/tollgate.h"
@@ -145,6 +148,36 @@ void release(H* h, std::uint32_t tag) noexcept {
   if (h->released.exchange(true, std::memory_order_acq_rel)) return;
   unref(h);
 }
+
+// A C callback (fn, user) that one thread may replace while others call it.
+// Every registration is kept until the handle is freed, so a thread that
+// loaded the previous one can still finish calling it; so a host that
+// swaps callbacks forever grows by 16 bytes a swap.
+template <class Fn>
+class callback_slot {
+ public:
+  struct entry {
+    Fn fn;
+    void* user;
+  };
+  // The current callback, or nullptr. Lock-free.
+  const entry* get() const noexcept { return current_.load(std::memory_order_acquire); }
+  // fn == nullptr removes it.
+  void set(Fn fn, void* user) {
+    std::lock_guard<std::mutex> g(mu_);
+    const entry* next = nullptr;
+    if (fn != nullptr) {
+      kept_.push_back(std::make_unique<entry>(entry{fn, user}));
+      next = kept_.back().get();
+    }
+    current_.store(next, std::memory_order_release);
+  }
+
+ private:
+  std::atomic<const entry*> current_{nullptr};
+  std::mutex mu_;
+  std::vector<std::unique_ptr<entry>> kept_;
+};
 
 // Caller bytes (p, n): a NULL pointer is valid only with n == 0.
 inline bool bytes_ok(const void* p, std::size_t n) noexcept { return p != nullptr || n == 0; }

@@ -24,12 +24,6 @@ struct tg_breaker : tollgate::capi::handle_base {
 
 struct tg_price_cache : tollgate::capi::handle_base {
   tg_price_cache() noexcept : handle_base(tollgate::capi::tag_price_cache) {}
-  struct callback {
-    tg_price_cache_event_fn fn;
-    void* user;
-  };
   std::unique_ptr<tollgate::price_cache> impl;
-  std::atomic<const callback*> current{nullptr};
-  std::mutex callbacks_mu;
-  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
+  tollgate::capi::callback_slot<tg_price_cache_event_fn> callback;
 };

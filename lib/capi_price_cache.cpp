@@ -65,7 +65,7 @@ bool price_ok(double p) noexcept { return std::isfinite(p) && p > 0; }
 
 void trampoline(void* user, const tollgate::eviction_event& ev) {
   const auto* h = static_cast<const tg_price_cache*>(user);
-  const tg_price_cache::callback* cb = h->current.load(std::memory_order_acquire);
+  const auto* cb = h->callback.get();
   if (cb == nullptr) return;
   const tg_eviction_event c{static_cast<int32_t>(ev.reason),
                             static_cast<uint32_t>(ev.key.size()),
@@ -235,14 +235,7 @@ int tg_price_cache_set_event_callback(tg_price_cache* cache, tg_price_cache_even
                                       void* user) {
   return guarded(nullptr, [&]() -> int {
     if (!live_cache(cache)) return TG_EINVAL;
-    std::lock_guard<std::mutex> lock(cache->callbacks_mu);
-    const tg_price_cache::callback* next = nullptr;
-    if (fn != nullptr) {
-      cache->callbacks.push_back(
-          std::make_unique<tg_price_cache::callback>(tg_price_cache::callback{fn, user}));
-      next = cache->callbacks.back().get();
-    }
-    cache->current.store(next, std::memory_order_release);
+    cache->callback.set(fn, user);
     return TG_OK;
   });
 }

@@ -31,15 +31,9 @@ struct tg_risk_checker : tollgate::capi::handle_base {
   }
   tg_risk_checker(const tg_risk_checker&) = delete;
   tg_risk_checker& operator=(const tg_risk_checker&) = delete;
-  struct callback {
-    tg_kill_switch_event_fn fn;
-    void* user;
-  };
   std::unique_ptr<tollgate::risk_checker> impl;
   tg_price_cache* prices = nullptr;
-  std::atomic<const callback*> current{nullptr};
-  std::mutex callbacks_mu;
-  std::vector<std::unique_ptr<callback>> callbacks;  // kept until free: may be running
+  tollgate::capi::callback_slot<tg_kill_switch_event_fn> callback;
 };
 
 static_assert(sizeof(tg_risk_options) == 120 && offsetof(tg_risk_options, on_no_reference) == 4 &&
@@ -133,7 +127,7 @@ void write(const tollgate::risk_decision& d, tg_risk_decision* out) noexcept {
 
 void trampoline(void* user, const tollgate::kill_switch_event& ev) {
   const auto* h = static_cast<const tg_risk_checker*>(user);
-  const tg_risk_checker::callback* cb = h->current.load(std::memory_order_acquire);
+  const auto* cb = h->callback.get();
   if (cb == nullptr) return;
   const tg_kill_switch_event c{static_cast<int32_t>(ev.scope),       ev.engaged ? 1 : 0,
                                static_cast<uint32_t>(ev.key.size()), 0,
@@ -299,14 +293,7 @@ int tg_risk_kill_engaged(const tg_risk_checker* checker, int scope, const void* 
 int tg_risk_set_kill_callback(tg_risk_checker* checker, tg_kill_switch_event_fn fn, void* user) {
   return guarded(nullptr, [&]() -> int {
     if (!live_checker(checker)) return TG_EINVAL;
-    std::lock_guard<std::mutex> g(checker->callbacks_mu);
-    if (fn == nullptr) {
-      checker->current.store(nullptr, std::memory_order_release);
-      return TG_OK;
-    }
-    checker->callbacks.push_back(
-        std::make_unique<tg_risk_checker::callback>(tg_risk_checker::callback{fn, user}));
-    checker->current.store(checker->callbacks.back().get(), std::memory_order_release);
+    checker->callback.set(fn, user);
     return TG_OK;
   });
 }
