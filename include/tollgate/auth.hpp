@@ -47,9 +47,11 @@
 //
 // Keys: HMAC state (the inner and outer pad blocks) is computed when a key
 // is added, so a verification never rehashes the key. Keys, revoked key ids
-// and revoked token ids live in one immutable snapshot, replaced atomically
-// by every change (copy, modify, publish): a change is effective for every
-// verification that starts after the call returns, on any thread. A
+// and revoked token ids live in one immutable snapshot, replaced by every
+// change with read-copy-update (detail/rcu.hpp: verifications take no lock;
+// a change returns once no verification still reads the snapshot it
+// replaced): a change is effective for every verification that starts after
+// the call returns, on any thread. A
 // revocation list can also be replaced whole with a version number; an
 // older version than the current is refused. Changes are passed to a
 // listener so the host can journal them.
@@ -86,6 +88,7 @@
 #include "tollgate/crypto.hpp"
 #include "tollgate/detail/counters.hpp"
 #include "tollgate/detail/hash.hpp"
+#include "tollgate/detail/rcu.hpp"
 #include "tollgate/router.hpp"
 
 namespace tollgate {
@@ -751,7 +754,7 @@ class authenticator {
       }
     }
     std::lock_guard<std::mutex> g(writer_);
-    auto cur = state_.load(std::memory_order_acquire);
+    const auto cur = state_.current();
     if (version <= cur->revocation_version) {
       return absl::FailedPreconditionError("revocation version " + std::to_string(version) +
                                            " is not newer than the current " +
@@ -763,13 +766,13 @@ class authenticator {
     for (std::string_view k : keys) next->revoked_keys.insert(std::string(k));
     for (std::string_view t : tokens) next->revoked_tokens.insert(std::string(t));
     next->revocation_version = version;
-    state_.store(std::shared_ptr<const snapshot>(std::move(next)), std::memory_order_seq_cst);
+    state_.publish(std::move(next));
     notify({auth_event_kind::revocations_replaced, std::string_view(), version, now_ns});
     return absl::OkStatus();
   }
 
   std::uint64_t revocation_version() const noexcept {
-    return state_.load(std::memory_order_acquire)->revocation_version;
+    return state_.read([](const snapshot& s) noexcept { return s.revocation_version; });
   }
 
   // Verifies a request at now_ns (wall-clock Unix time in nanoseconds, the
@@ -790,33 +793,35 @@ class authenticator {
         (latest > ts && latest - ts > opts_.max_skew_ns)) {  // no overflow near 2^64
       return done(r, auth_reason::skew);
     }
-    // 3. key and token.
-    const std::shared_ptr<const snapshot> s = state_.load(std::memory_order_seq_cst);
-    if (!s->revoked_keys.empty() && s->revoked_keys.contains(av(r.params.key_id))) {
-      return done(r, auth_reason::revoked_key);
-    }
-    auto it = s->keys.find(av(r.params.key_id));
-    if (it == s->keys.end()) return done(r, auth_reason::unknown_key);
-    const key_entry& k = it->second;
-    if (now_ns < k.not_before || now_ns >= k.not_after) return done(r, auth_reason::expired_key);
-    if (!r.params.token.empty() && !s->revoked_tokens.empty() &&
-        s->revoked_tokens.contains(av(r.params.token))) {
-      return done(r, auth_reason::revoked_token);
-    }
-    // 4. the MAC.
-    crypto::sha256_ctx ctx;
-    k.key.begin(&ctx);
-    auth_detail_impl::mac_sink sink{&ctx, {}, 0};
-    r.detail = auth_detail_impl::canonicalize(m, r.params, sink);
-    if (r.detail != auth_detail::none) return done(r, auth_reason::malformed);
-    sink.flush();
-    std::uint8_t mac[crypto::sha256_size];
-    k.key.finish(&ctx, mac);
-    char expected[2 * crypto::sha256_size];
-    auth_detail_impl::to_hex(mac, sizeof mac, expected);
-    if (!crypto::equal_constant_time(expected, r.params.signature.data(), sizeof expected)) {
-      return done(r, auth_reason::bad_signature);
-    }
+    // 3 and 4, on the snapshot current when they start (no lock, no wait).
+    const auth_reason checked = state_.read([&](const snapshot& s) noexcept {
+      if (!s.revoked_keys.empty() && s.revoked_keys.contains(av(r.params.key_id))) {
+        return auth_reason::revoked_key;
+      }
+      auto it = s.keys.find(av(r.params.key_id));
+      if (it == s.keys.end()) return auth_reason::unknown_key;
+      const key_entry& k = it->second;
+      if (now_ns < k.not_before || now_ns >= k.not_after) return auth_reason::expired_key;
+      if (!r.params.token.empty() && !s.revoked_tokens.empty() &&
+          s.revoked_tokens.contains(av(r.params.token))) {
+        return auth_reason::revoked_token;
+      }
+      crypto::sha256_ctx ctx;
+      k.key.begin(&ctx);
+      auth_detail_impl::mac_sink sink{&ctx, {}, 0};
+      r.detail = auth_detail_impl::canonicalize(m, r.params, sink);
+      if (r.detail != auth_detail::none) return auth_reason::malformed;
+      sink.flush();
+      std::uint8_t mac[crypto::sha256_size];
+      k.key.finish(&ctx, mac);
+      char expected[2 * crypto::sha256_size];
+      auth_detail_impl::to_hex(mac, sizeof mac, expected);
+      if (!crypto::equal_constant_time(expected, r.params.signature.data(), sizeof expected)) {
+        return auth_reason::bad_signature;
+      }
+      return auth_reason::none;
+    });
+    if (checked != auth_reason::none) return done(r, checked);
     // 5. the nonce.
     const auth_reason n = remember_nonce(r.params.key_id, r.params.nonce, ts, latest);
     return done(r, n);
@@ -833,7 +838,7 @@ class authenticator {
   auth_stats stats() const {
     auth_stats st;
     for (std::size_t i = 0; i < auth_reason_count; ++i) st.results[i] = stats_.sum(i);
-    const auto s = state_.load(std::memory_order_acquire);
+    const auto s = state_.current();
     st.keys = s->keys.size();
     st.revoked_keys = s->revoked_keys.size();
     st.revoked_tokens = s->revoked_tokens.size();
@@ -885,10 +890,10 @@ class authenticator {
   template <class F>
   absl::Status change(auth_event_kind kind, std::string_view id, std::uint64_t now_ns, F&& edit) {
     std::lock_guard<std::mutex> g(writer_);
-    auto next = std::make_shared<snapshot>(*state_.load(std::memory_order_acquire));
+    auto next = std::make_shared<snapshot>(*state_.current());
     if (absl::Status st = edit(*next); !st.ok()) return st;
     const std::uint64_t version = next->revocation_version;
-    state_.store(std::shared_ptr<const snapshot>(std::move(next)), std::memory_order_seq_cst);
+    state_.publish(std::move(next));
     notify({kind, id, version, now_ns});
     return absl::OkStatus();
   }
@@ -899,7 +904,7 @@ class authenticator {
                                             : "a token id is 1..128 of [A-Za-z0-9._-]");
     }
     std::lock_guard<std::mutex> g(writer_);
-    const auto cur = state_.load(std::memory_order_acquire);
+    const auto cur = state_.current();
     const auto& set = key ? cur->revoked_keys : cur->revoked_tokens;
     if (set.contains(av(id)) == on) return absl::OkStatus();
     auto next = std::make_shared<snapshot>(*cur);
@@ -915,7 +920,7 @@ class authenticator {
           "newer)");
     }
     const std::uint64_t version = ++next->revocation_version;
-    state_.store(std::shared_ptr<const snapshot>(std::move(next)), std::memory_order_seq_cst);
+    state_.publish(std::move(next));
     const auth_event_kind kind =
         key ? (on ? auth_event_kind::key_revoked : auth_event_kind::key_unrevoked)
             : (on ? auth_event_kind::token_revoked : auth_event_kind::token_unrevoked);
@@ -986,7 +991,7 @@ class authenticator {
 
   auth_options opts_;
   std::size_t per_shard_ = 0;
-  std::atomic<std::shared_ptr<const snapshot>> state_;
+  detail::rcu_cell<snapshot> state_;
   std::mutex writer_;
   listener_fn listener_ = nullptr;
   void* listener_user_ = nullptr;

@@ -69,6 +69,7 @@
 #include "absl/strings/string_view.h"
 #include "tollgate/detail/counters.hpp"
 #include "tollgate/detail/hash.hpp"
+#include "tollgate/detail/rcu.hpp"
 #include "tollgate/venue.hpp"
 
 namespace tollgate {
@@ -1112,22 +1113,13 @@ class route_table {
   std::vector<std::shared_ptr<venue_set>> venue_sets_;
 };
 
-// The published route table, replaced atomically (read-copy-update).
-//
-// Readers announce themselves in a per-thread stripe of one of two counters
-// (by the parity of a generation) before loading the table pointer, and
-// leave when done. publish() stores the new pointer, then twice flips the
-// generation and waits for the counters of the parity it left to drain:
-// whichever parity a reader of the old pointer announced itself in, one of
-// the two waits covers it, and new readers go to the other parity, so the
-// wait ends under any load. The old table is released after that.
+// The published route table, replaced atomically (read-copy-update, see
+// detail/rcu.hpp): matching takes no lock and never waits for a publication.
 class router {
  public:
   router() : router(empty_table()) {}
   explicit router(std::shared_ptr<const route_table> initial)
-      : hold_(initial ? std::move(initial) : empty_table()) {
-    cur_.store(hold_.get(), std::memory_order_release);
-  }
+      : cell_(initial ? std::move(initial) : empty_table()) {}
   router(const router&) = delete;
   router& operator=(const router&) = delete;
 
@@ -1135,25 +1127,12 @@ class router {
   // one it replaced. Publications are serialised. A null table is refused.
   absl::Status publish(std::shared_ptr<const route_table> next) {
     if (!next) return absl::InvalidArgumentError("cannot publish a null route table");
-    std::shared_ptr<const route_table> old;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      old = std::move(hold_);
-      hold_ = std::move(next);
-      cur_.store(hold_.get(), std::memory_order_seq_cst);
-      for (int phase = 0; phase < 2; ++phase) {
-        const std::uint32_t g = gen_.fetch_add(1, std::memory_order_seq_cst);
-        while (readers(g & 1) != 0) std::this_thread::yield();
-      }
-      version_.fetch_add(1, std::memory_order_relaxed);
-    }
+    cell_.publish(std::move(next));
+    version_.fetch_add(1, std::memory_order_relaxed);
     return absl::OkStatus();
   }
 
-  std::shared_ptr<const route_table> current() const {
-    std::lock_guard<std::mutex> lock(mu_);
-    return hold_;
-  }
+  std::shared_ptr<const route_table> current() const { return cell_.current(); }
 
   // How many tables have been published after the first.
   std::uint64_t version() const noexcept { return version_.load(std::memory_order_relaxed); }
@@ -1161,8 +1140,7 @@ class router {
   // f(const route_table&) runs on the table current when it started.
   template <class F>
   auto read(F&& f) const noexcept(noexcept(f(std::declval<const route_table&>()))) {
-    reader_guard g(*this);
-    return f(*g.table);
+    return cell_.read(std::forward<F>(f));
   }
 
   route_match match(const route_request& r) const noexcept {
@@ -1175,53 +1153,10 @@ class router {
   }
 
  private:
-  struct alignas(64) stripe {
-    std::atomic<std::int64_t> n[2] = {0, 0};
-  };
-  static constexpr std::size_t stripe_count = detail::exclusive_stripes + detail::shared_stripes;
-
-  struct reader_guard {
-    explicit reader_guard(const router& r) noexcept {
-      const std::uint32_t t = detail::thread_stripe();
-      owned = t < detail::exclusive_stripes;
-      s = &r.stripes_[owned ? t : detail::exclusive_stripes + t % detail::shared_stripes];
-      parity = r.gen_.load(std::memory_order_relaxed) & 1;
-      // The announcement must be visible before the table pointer is read
-      // (a store-load order): a locked add gives it.
-      s->n[parity].fetch_add(1, std::memory_order_seq_cst);
-      table = r.cur_.load(std::memory_order_seq_cst);
-    }
-    ~reader_guard() {
-      std::atomic<std::int64_t>& c = s->n[parity];
-      if (owned) {
-        // Only this thread writes its own stripe: a release store suffices.
-        c.store(c.load(std::memory_order_relaxed) - 1, std::memory_order_release);
-      } else {
-        c.fetch_sub(1, std::memory_order_release);
-      }
-    }
-    reader_guard(const reader_guard&) = delete;
-    reader_guard& operator=(const reader_guard&) = delete;
-    stripe* s;
-    bool owned;
-    std::uint32_t parity;
-    const route_table* table;
-  };
-
   static std::shared_ptr<const route_table> empty_table() { return *route_table::build({}); }
 
-  std::int64_t readers(std::uint32_t parity) const noexcept {
-    std::int64_t sum = 0;
-    for (const stripe& s : stripes_) sum += s.n[parity].load(std::memory_order_seq_cst);
-    return sum;
-  }
-
-  mutable stripe stripes_[stripe_count];
-  std::atomic<std::uint32_t> gen_{0};
-  std::atomic<const route_table*> cur_{nullptr};
+  detail::rcu_cell<route_table> cell_;
   std::atomic<std::uint64_t> version_{0};
-  mutable std::mutex mu_;
-  std::shared_ptr<const route_table> hold_;
 };
 
 }  // namespace tollgate
