@@ -230,15 +230,22 @@ inline bool header_name_char(unsigned char c) noexcept {
   return (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9') || c == '-';
 }
 // Lower-case names, ';'-separated, strictly increasing, at most 16.
+// Calls f(part) for each sep-separated part of a non-empty s (empty parts
+// included) until f returns false; returns false if it did.
+template <class F>
+bool for_each_part(std::string_view s, char sep, F&& f) {
+  for (std::size_t start = 0;;) {
+    const std::size_t end = std::min(s.find(sep, start), s.size());
+    if (!f(s.substr(start, end - start))) return false;
+    if (end == s.size()) return true;
+    start = end + 1;
+  }
+}
 inline bool signed_headers_ok(std::string_view s) noexcept {
   if (s.empty()) return true;
   std::string_view prev;
   std::size_t count = 0;
-  std::size_t start = 0;
-  while (start <= s.size()) {
-    std::size_t end = s.find(';', start);
-    if (end == std::string_view::npos) end = s.size();
-    const std::string_view name = s.substr(start, end - start);
+  return for_each_part(s, ';', [&](std::string_view name) noexcept {
     if (name.empty() || name.size() > auth_limits::max_header_name) return false;
     for (char c : name) {
       if (!header_name_char(static_cast<unsigned char>(c))) return false;
@@ -246,9 +253,8 @@ inline bool signed_headers_ok(std::string_view s) noexcept {
     if (count > 0 && !(prev < name)) return false;
     if (++count > auth_limits::max_signed_headers) return false;
     prev = name;
-    start = end + 1;
-  }
-  return true;
+    return true;
+  });
 }
 inline bool parse_u64(std::string_view s, std::uint64_t* out) noexcept {
   if (s.empty() || s.size() > 19) return false;
@@ -351,26 +357,18 @@ auth_detail canonicalize(const auth_message& m, const auth_params& p, Sink& out)
     *len = static_cast<std::uint32_t>(used - *at);
     return true;
   };
-  if (q != std::string_view::npos && !raw_query.empty()) {
-    std::size_t start = 0;
-    while (start <= raw_query.size()) {
-      std::size_t end = raw_query.find('&', start);
-      if (end == std::string_view::npos) end = raw_query.size();
-      const std::string_view comp = raw_query.substr(start, end - start);
-      if (comp.empty() || nparams == auth_limits::max_query_params) return auth_detail::bad_query;
-      const std::size_t eq = comp.find('=');
-      param& pr = params[nparams++];
-      pr.has_value = eq != std::string_view::npos;
-      if (!decode(comp.substr(0, eq), &pr.key_at, &pr.key_len)) return auth_detail::bad_query;
-      if (pr.has_value) {
-        if (!decode(comp.substr(eq + 1), &pr.value_at, &pr.value_len))
-          return auth_detail::bad_query;
-      } else {
+  // "path?" with nothing after it is the same request as "path".
+  if (!raw_query.empty() && !for_each_part(raw_query, '&', [&](std::string_view comp) noexcept {
+        if (comp.empty() || nparams == auth_limits::max_query_params) return false;
+        const std::size_t eq = comp.find('=');
+        param& pr = params[nparams++];
+        pr.has_value = eq != std::string_view::npos;
         pr.value_at = pr.value_len = 0;
-      }
-      start = end + 1;
-    }
-  }  // "path?" with nothing after it is the same request as "path"
+        return decode(comp.substr(0, eq), &pr.key_at, &pr.key_len) &&
+               (!pr.has_value || decode(comp.substr(eq + 1), &pr.value_at, &pr.value_len));
+      })) {
+    return auth_detail::bad_query;
+  }
   auto view_of = [&](std::uint32_t at, std::uint32_t len) noexcept {
     return std::string_view(decoded + at, len);
   };
@@ -382,29 +380,41 @@ auth_detail canonicalize(const auth_message& m, const auth_params& p, Sink& out)
   });
 
   // Signed headers: each exactly once in the request.
+  std::string_view names[auth_limits::max_signed_headers];
   std::string_view values[auth_limits::max_signed_headers];
   std::size_t nsigned = 0;
-  for (std::size_t start = 0; !p.signed_headers.empty() && start <= p.signed_headers.size();) {
-    std::size_t end = p.signed_headers.find(';', start);
-    if (end == std::string_view::npos) end = p.signed_headers.size();
-    const std::string_view name = p.signed_headers.substr(start, end - start);
-    bool found = false;
-    for (std::size_t h = 0; m.headers != nullptr && h < m.header_count; ++h) {
-      if (!ieq(m.headers[h].name, name)) continue;
-      if (found) return auth_detail::repeated_header;
-      found = true;
-      const std::string_view v = trim(m.headers[h].value);
-      if (v.size() > auth_limits::max_header_value) return auth_detail::bad_header_value;
-      for (char c : v) {
-        const auto u = static_cast<unsigned char>(c);
-        if ((u < 0x20 && u != '\t') || u == 0x7f) return auth_detail::bad_header_value;
+  auth_detail header_problem = auth_detail::none;
+  if (!p.signed_headers.empty()) {
+    for_each_part(p.signed_headers, ';', [&](std::string_view name) noexcept {
+      bool found = false;
+      for (std::size_t h = 0; m.headers != nullptr && h < m.header_count; ++h) {
+        if (!ieq(m.headers[h].name, name)) continue;
+        if (found) {
+          header_problem = auth_detail::repeated_header;
+          return false;
+        }
+        found = true;
+        const std::string_view v = trim(m.headers[h].value);
+        bool ok = v.size() <= auth_limits::max_header_value;
+        for (char c : v) {
+          const auto u = static_cast<unsigned char>(c);
+          ok = ok && !((u < 0x20 && u != '\t') || u == 0x7f);
+        }
+        if (!ok) {
+          header_problem = auth_detail::bad_header_value;
+          return false;
+        }
+        values[nsigned] = v;
       }
-      values[nsigned] = v;
-    }
-    if (!found) return auth_detail::missing_header;
-    ++nsigned;
-    start = end + 1;
+      if (!found) {
+        header_problem = auth_detail::missing_header;
+        return false;
+      }
+      names[nsigned++] = name;
+      return true;
+    });
   }
+  if (header_problem != auth_detail::none) return header_problem;
 
   std::uint8_t body_digest[crypto::sha256_size];
   if (m.body_sha256 != nullptr) {
@@ -448,18 +458,11 @@ auth_detail canonicalize(const auth_message& m, const auth_params& p, Sink& out)
   out.put("\n");
   out.put(p.signed_headers);
   out.put("\n");
-  {
-    std::size_t i = 0;
-    for (std::size_t start = 0; !p.signed_headers.empty() && start <= p.signed_headers.size();
-         ++i) {
-      std::size_t end = p.signed_headers.find(';', start);
-      if (end == std::string_view::npos) end = p.signed_headers.size();
-      out.put(p.signed_headers.substr(start, end - start));
-      out.put(":");
-      out.put(values[i]);
-      out.put("\n");
-      start = end + 1;
-    }
+  for (std::size_t i = 0; i < nsigned; ++i) {
+    out.put(names[i]);
+    out.put(":");
+    out.put(values[i]);
+    out.put("\n");
   }
   out.put(p.key_id);
   out.put("\n");
