@@ -127,6 +127,11 @@ struct limiter_options {
   // admit, and a rejection gives back what the levels below took. Not owned;
   // must outlive this limiter.
   limiter* parent = nullptr;
+  // The seed of the key hash (which slots a key may take). 0: a random one,
+  // so that keys chosen to collide cannot be guessed. A journal records it
+  // (limiter::hash_seed) so that a replay places keys exactly as the live
+  // limiter did, capacity rejections included.
+  std::uint64_t hash_seed = 0;
 };
 
 struct limiter_stats {
@@ -411,6 +416,10 @@ class limiter {
     return s;
   }
 
+  std::uint64_t hash_seed() const noexcept { return seed_; }
+  on_full_policy on_full() const noexcept { return on_full_; }
+  std::uint64_t capacity() const noexcept { return capacity_; }
+
   std::uint64_t hash(std::string_view key) const noexcept {
     return detail::hash_bytes(key.data(), key.size(), seed_);
   }
@@ -444,8 +453,11 @@ class limiter {
         shadow_(o.shadow),
         multiplier_(o.multiplier),
         overflow_(std::make_unique<overflow_bucket[]>(o.tiers.size())) {
-    std::random_device rd;
-    seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    seed_ = o.hash_seed;
+    while (seed_ == 0) {
+      std::random_device rd;
+      seed_ = (static_cast<std::uint64_t>(rd()) << 32) ^ rd();
+    }
     for (const tier& t : tiers_) params_.push_back(*params_for(t));
     m_fixed_.store(fixed_multiplier(o.multiplier), std::memory_order_relaxed);
     // At most 7/8 load at `capacity` keys; at least two groups.
