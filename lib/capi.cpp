@@ -23,27 +23,18 @@ using tollgate::capi::read_options;
 using tollgate::capi::set_error;
 using tollgate::capi::unref;
 
-struct tg_limiter : tollgate::capi::handle_base {
-  tg_limiter() noexcept : handle_base(tollgate::capi::tag_limiter) {}
-  ~tg_limiter() {
-    impl.reset();  // before the parent, which impl points into
-    if (parent != nullptr) unref(parent);
-  }
-  std::unique_ptr<tollgate::limiter> impl;
-  tg_limiter* parent = nullptr;
-};
-
 // The layouts below are the ABI. Changing one is a break: add, never edit.
 static_assert(sizeof(tg_error) == 4 + TG_ERROR_MESSAGE_SIZE);
 static_assert(sizeof(tg_tier) == 24 && offsetof(tg_tier, rate) == 8 &&
               offsetof(tg_tier, burst) == 16);
-static_assert(sizeof(tg_limiter_options) == 48 && offsetof(tg_limiter_options, on_full) == 4 &&
+static_assert(sizeof(tg_limiter_options) == 56 && offsetof(tg_limiter_options, on_full) == 4 &&
               offsetof(tg_limiter_options, capacity) == 8 &&
               offsetof(tg_limiter_options, tiers) == 16 &&
               offsetof(tg_limiter_options, tier_count) == 24 &&
               offsetof(tg_limiter_options, shadow) == 28 &&
               offsetof(tg_limiter_options, multiplier) == 32 &&
-              offsetof(tg_limiter_options, parent) == 40);
+              offsetof(tg_limiter_options, parent) == 40 &&
+              offsetof(tg_limiter_options, hash_seed) == 48);
 static_assert(sizeof(tg_limit_decision) == 32 && offsetof(tg_limit_decision, reason) == 4 &&
               offsetof(tg_limit_decision, retry_after_ns) == 8 &&
               offsetof(tg_limit_decision, remaining) == 16 &&
@@ -92,7 +83,7 @@ static_assert(tollgate::retry_never == TG_RETRY_NEVER);
 namespace {
 
 // Size of the first published version of each options struct.
-constexpr std::size_t limiter_options_v1 = sizeof(tg_limiter_options);
+constexpr std::size_t limiter_options_v1 = offsetof(tg_limiter_options, hash_seed);  // 0.1.0
 constexpr std::size_t breaker_options_v1 = sizeof(tg_breaker_options);
 
 bool live_limiter(const tg_limiter* l) noexcept {
@@ -184,6 +175,12 @@ const char* tg_status_str(int status) {
       return "TG_ESTATE";
     case TG_EINTERNAL:
       return "TG_EINTERNAL";
+    case TG_EFULL:
+      return "TG_EFULL";
+    case TG_EDROPPED:
+      return "TG_EDROPPED";
+    case TG_EIO:
+      return "TG_EIO";
     default:
       return "TG_UNKNOWN";
   }
@@ -221,6 +218,7 @@ int tg_limiter_new(const tg_limiter_options* opts, tg_limiter** out, tg_error* e
                                                           : tollgate::on_full_policy::reject;
     lo.shadow = o.shadow != 0;
     lo.multiplier = o.multiplier;
+    lo.hash_seed = o.hash_seed;
     lo.parent = o.parent != nullptr ? o.parent->impl.get() : nullptr;
     if (o.tier_count != 0 || o.tiers != nullptr) {
       if (o.tiers == nullptr) return fail(err, TG_EINVAL, "tiers is NULL but tier_count > 0");

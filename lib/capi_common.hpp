@@ -109,14 +109,16 @@ int read_options(const T* in, std::size_t first, T* out, tg_error* err) noexcept
 
 // Handles carry a type tag (cross-type and freed handles are detected where
 // the memory is still ours) and a reference count (a child keeps its parent).
-inline constexpr std::uint32_t tag_limiter = 0x544c494d;        // "TLIM"
-inline constexpr std::uint32_t tag_breaker = 0x5442524b;        // "TBRK"
-inline constexpr std::uint32_t tag_route_table = 0x54525442;    // "TRTB"
-inline constexpr std::uint32_t tag_router = 0x54525452;         // "TRTR"
-inline constexpr std::uint32_t tag_venue_set = 0x54564e53;      // "TVNS"
-inline constexpr std::uint32_t tag_price_cache = 0x54504352;    // "TPCR"
-inline constexpr std::uint32_t tag_risk_checker = 0x5452534b;   // "TRSK"
-inline constexpr std::uint32_t tag_authenticator = 0x54415554;  // "TAUT"
+inline constexpr std::uint32_t tag_limiter = 0x544c494d;         // "TLIM"
+inline constexpr std::uint32_t tag_breaker = 0x5442524b;         // "TBRK"
+inline constexpr std::uint32_t tag_route_table = 0x54525442;     // "TRTB"
+inline constexpr std::uint32_t tag_router = 0x54525452;          // "TRTR"
+inline constexpr std::uint32_t tag_venue_set = 0x54564e53;       // "TVNS"
+inline constexpr std::uint32_t tag_price_cache = 0x54504352;     // "TPCR"
+inline constexpr std::uint32_t tag_risk_checker = 0x5452534b;    // "TRSK"
+inline constexpr std::uint32_t tag_authenticator = 0x54415554;   // "TAUT"
+inline constexpr std::uint32_t tag_journal = 0x544a524e;         // "TJRN"
+inline constexpr std::uint32_t tag_journal_reader = 0x544a5244;  // "TJRD"
 inline constexpr std::uint32_t tag_dead = 0xdeadbeef;
 
 struct handle_base {

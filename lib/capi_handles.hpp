@@ -8,8 +8,19 @@
 
 #include "capi_common.hpp"
 #include "tollgate/breaker.hpp"
+#include "tollgate/limiter.hpp"
 #include "tollgate/price_cache.hpp"
 #include "tollgate/tollgate.h"
+
+struct tg_limiter : tollgate::capi::handle_base {
+  tg_limiter() noexcept : handle_base(tollgate::capi::tag_limiter) {}
+  ~tg_limiter() {
+    impl.reset();  // before the parent, which impl points into
+    if (parent != nullptr) tollgate::capi::unref(parent);
+  }
+  std::unique_ptr<tollgate::limiter> impl;
+  tg_limiter* parent = nullptr;
+};
 
 struct tg_breaker : tollgate::capi::handle_base {
   tg_breaker() noexcept : handle_base(tollgate::capi::tag_breaker) {}

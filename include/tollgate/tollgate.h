@@ -86,6 +86,9 @@ TG_API const char* tg_version_string(void);
 #define TG_ENOTFOUND -6 /* a named entity (tier, key) does not exist */
 #define TG_ESTATE -7    /* operation not allowed in the object's state */
 #define TG_EINTERNAL -8 /* a bug in tollgate: please report it */
+#define TG_EFULL -9     /* a bounded queue is full and its policy refuses (journal ring) */
+#define TG_EDROPPED -10 /* a bounded queue is full and dropped the entry, counting it */
+#define TG_EIO -11      /* an I/O error stopped the object; err says which (errno) */
 
 /* Static string naming a status ("TG_EINVAL"), or "TG_UNKNOWN". Never NULL.
  * Thread-safe. Since 0.1.0. */
@@ -171,6 +174,8 @@ typedef struct tg_limiter_options {
   uint32_t shadow;      /* 1: decide and count, never reject; default 0 */
   double multiplier;    /* scales every rate; 1e-6 .. 1e6, default 1.0 */
   tg_limiter* parent;   /* optional; referenced, not owned */
+  uint64_t hash_seed;   /* key hashing; 0 (default): random. Since 0.2.0. A
+                           journal records the seed, so replays need not set it */
 } tg_limiter_options;
 
 /* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.1.0. */
@@ -1431,6 +1436,448 @@ TG_API int tg_auth_canonical_request(const tg_auth_message* msg, const tg_auth_p
  * Returns TG_OK, TG_EINVAL or TG_ESTATE. Since 0.2.0. */
 TG_API int tg_hmac_sha256(const void* key, size_t key_len, const void* msg, size_t msg_len,
                           uint8_t out[32]);
+
+/* ------------------------------------------------------------------------ */
+/* Compliance audit journal (component 4; format: docs/journal-format.md)    */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Append-only segment files of hash-chained records (CRC32C each, a SHA-256
+ * chain through all, Ed25519-signed checkpoints and manifest). tg_journal_
+ * append copies an entry into a bounded ring (no lock, no allocation, no
+ * system call) and returns a ticket; a writer (a thread the journal owns, or
+ * the host calling tg_journal_poll from its loop) writes batches and syncs
+ * them according to the durability level. A ticket can be asked whether it
+ * is written (survives the process being killed) or durable (fdatasync'ed:
+ * survives a power loss). Nothing accepted is lost silently: an append
+ * either gets a ticket that is written, or is refused (TG_EFULL), or is
+ * dropped and counted in the journal itself (TG_EDROPPED), or the journal
+ * has stopped after an I/O error (TG_EIO; tg_journal_status says which).
+ *
+ * The tg_journal_record_* functions journal a limiter's or a breaker's
+ * configuration and decisions with everything a replay needs;
+ * tg_journal_replay decides them again and reports any difference.
+ */
+
+typedef struct tg_journal tg_journal;
+
+#define TG_JOURNAL_WRITER_THREAD 0 /* default: the journal owns a writer thread */
+#define TG_JOURNAL_WRITER_POLL 1   /* the host calls tg_journal_poll */
+
+#define TG_JOURNAL_DURABILITY_NONE 0            /* fdatasync when a segment is sealed */
+#define TG_JOURNAL_DURABILITY_EVERY_N_RECORDS 1 /* every sync_every_records records */
+#define TG_JOURNAL_DURABILITY_EVERY_T_US 2      /* sync_every_us after a write */
+#define TG_JOURNAL_DURABILITY_EVERY_RECORD 3    /* default: every batch (group commit) */
+
+#define TG_JOURNAL_ON_FULL_REJECT 0 /* default: TG_EFULL, the host fails closed */
+#define TG_JOURNAL_ON_FULL_BLOCK 1  /* append waits for room */
+#define TG_JOURNAL_ON_FULL_DROP 2   /* TG_EDROPPED; the journal records the count */
+
+/* Event kinds (docs/journal-format.md). Hosts may also use
+ * TG_JOURNAL_KIND_HOST_FIRST .. TG_JOURNAL_KIND_HOST_LAST. */
+#define TG_JOURNAL_KIND_DECISION 1
+#define TG_JOURNAL_KIND_BREAKER_TRANSITION 2
+#define TG_JOURNAL_KIND_CONFIG_CHANGE 3
+#define TG_JOURNAL_KIND_KEY_REVOCATION 4
+#define TG_JOURNAL_KIND_KILL_SWITCH 5
+#define TG_JOURNAL_KIND_RISK_CHECK 6
+#define TG_JOURNAL_KIND_HOST_FIRST 0x8000
+#define TG_JOURNAL_KIND_HOST_LAST 0xFEFF
+#define TG_JOURNAL_KIND_RECORDS_DROPPED 0xFF00 /* written by the journal */
+#define TG_JOURNAL_KIND_TAIL_TRUNCATED 0xFF01  /* written by the journal */
+
+#define TG_JOURNAL_EVENT_IO_ERROR 0        /* status, error_number: the journal stopped */
+#define TG_JOURNAL_EVENT_TAIL_TRUNCATED 1  /* recovery cut count bytes at offset */
+#define TG_JOURNAL_EVENT_CHECKPOINT 2      /* sequence, head */
+#define TG_JOURNAL_EVENT_ROTATED 3         /* a new segment */
+#define TG_JOURNAL_EVENT_RECORDS_DROPPED 4 /* count entries dropped */
+
+/* Passed to the event callback; valid during the call. Since 0.2.0. */
+typedef struct tg_journal_event {
+  int32_t type;         /* TG_JOURNAL_EVENT_* */
+  int32_t status;       /* IO_ERROR: the TG_E* code (TG_EIO) */
+  int32_t error_number; /* IO_ERROR: errno */
+  uint32_t reserved;
+  uint64_t segment;
+  uint64_t offset; /* IO_ERROR, TAIL_TRUNCATED: byte offset in the segment */
+  uint64_t count;  /* TAIL_TRUNCATED: bytes; RECORDS_DROPPED: entries */
+  uint64_t sequence;
+  uint64_t realtime_ns;
+  uint8_t head[32];    /* CHECKPOINT: the chain head it signs */
+  const char* message; /* IO_ERROR: what failed; else "" */
+} tg_journal_event;
+
+/* Runs on the thread doing the writer's work (the journal's thread, or the
+ * one in tg_journal_open, _poll, _sync, _close or _free). From inside it,
+ * tg_journal_poll, _sync and _close return TG_ESTATE and tg_journal_free
+ * is ignored. */
+typedef void (*tg_journal_event_fn)(void* user, const tg_journal_event* ev);
+
+/* Options for tg_journal_open. Since 0.2.0. */
+typedef struct tg_journal_options {
+  uint32_t struct_size;
+  uint32_t mode;                     /* TG_JOURNAL_WRITER_*; default THREAD */
+  const char* directory;             /* required; NUL-terminated */
+  uint8_t signing_seed[32];          /* required: the Ed25519 seed that signs; not all zero */
+  uint32_t durability;               /* TG_JOURNAL_DURABILITY_*; default EVERY_RECORD */
+  uint32_t on_full;                  /* TG_JOURNAL_ON_FULL_*; default REJECT */
+  uint64_t sync_every_records;       /* default 64 */
+  uint64_t sync_every_us;            /* default 1000 */
+  uint64_t ring_cells;               /* 64-byte cells, a power of two; default 65536 */
+  uint64_t max_entry_bytes;          /* account + inputs + stored payload; default 4096 */
+  uint64_t checkpoint_every_records; /* default 1024 */
+  uint64_t checkpoint_every_ms;      /* default 1000 */
+  uint64_t max_segment_bytes;        /* default 64 MiB */
+  uint64_t max_segment_age_ms;       /* default 1 hour */
+  uint64_t max_batch_records;        /* default 4096 */
+  uint64_t idle_sleep_us;            /* the writer thread's longest nap; default 50 */
+  uint32_t create_if_missing;        /* default 1 */
+  uint32_t reserved;                 /* must be 0 */
+  tg_journal_event_fn on_event;      /* optional */
+  void* on_event_user;
+} tg_journal_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_journal_options_init(tg_journal_options* opts);
+
+/* Create or open (and recover) the journal in opts->directory. A torn tail
+ * left by a crash is cut (TG_JOURNAL_EVENT_TAIL_TRUNCATED; see
+ * tg_journal_recovery_get). Returns TG_OK, TG_EINVAL (bad options, or a
+ * seed that is not the journal's key: err says which), TG_ERANGE,
+ * TG_EVERSION, TG_ESTATE (a directory with unknown segment files, BoringSSL
+ * missing), TG_EIO (the directory cannot be used, or damage that is not a
+ * torn tail: tg_journal_verify locates it), TG_ENOMEM. Since 0.2.0. */
+TG_API int tg_journal_open(const tg_journal_options* opts, tg_journal** out, tg_error* err);
+
+/* Close (as tg_journal_close; a failure goes to the event callback) and
+ * release. NULL is a no-op. No other call on the handle may be in progress
+ * or follow. Since 0.2.0. */
+TG_API void tg_journal_free(tg_journal* j);
+
+/* What a host appends. Views are copied by append. Since 0.2.0. */
+typedef struct tg_journal_entry {
+  uint32_t struct_size;
+  uint16_t kind;          /* TG_JOURNAL_KIND_*; default DECISION */
+  uint16_t store_payload; /* 1: keep the payload itself, not only its digest */
+  uint64_t realtime_ns;   /* 0 (default): CLOCK_REALTIME at append */
+  uint64_t monotonic_ns;  /* 0 (default): CLOCK_MONOTONIC at append */
+  const char* account;    /* at most 255 bytes */
+  size_t account_len;
+  uint32_t route;
+  uint32_t venue;
+  uint32_t verdict;
+  uint32_t reason;
+  uint64_t config_version;
+  const uint8_t* inputs; /* what a replay needs */
+  size_t inputs_len;
+  const uint8_t* payload; /* digested (SHA-256) by the writer */
+  size_t payload_len;
+  const uint8_t* payload_digest; /* optional: 32 bytes the host already has */
+} tg_journal_entry;
+
+/* Fill *e with defaults (a decision, clock timestamps) and set struct_size.
+ * NULL-safe. Since 0.2.0. */
+TG_API void tg_journal_entry_init(tg_journal_entry* e);
+
+/* Append an entry; *ticket (optional) receives its ticket. Returns TG_OK,
+ * TG_EFULL (ring full, policy REJECT: fail the request closed), TG_EDROPPED
+ * (ring full, policy DROP: counted and recorded), TG_ERANGE (larger than
+ * max_entry_bytes, or an account over 255 bytes), TG_EINVAL (NULL handle or
+ * entry, a NULL pointer with a length, a kind hosts may not write),
+ * TG_EVERSION, TG_ESTATE (closed), TG_EIO (stopped by an I/O error).
+ * Thread-safe, lock-free, allocation-free, no system call. Since 0.2.0. */
+TG_API int tg_journal_append(tg_journal* j, const tg_journal_entry* e, uint64_t* ticket);
+
+/* *out = 1 when the ticket's record (and every earlier one) is written
+ * (is_written) or fdatasync'ed (is_durable), else 0. Returns TG_OK or
+ * TG_EINVAL. Thread-safe, lock-free. Since 0.2.0. */
+TG_API int tg_journal_is_written(const tg_journal* j, uint64_t ticket, int* out);
+TG_API int tg_journal_is_durable(const tg_journal* j, uint64_t ticket, int* out);
+
+/* Wait until the ticket is durable (*durable = 1), timeout_us passes
+ * (*durable = 0, TG_OK), or the journal fails (TG_EIO, TG_ESTATE). In poll
+ * mode it polls. Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_wait_durable(tg_journal* j, uint64_t ticket, uint64_t timeout_us,
+                                   int* durable, tg_error* err);
+
+/* Write up to max_batch_records entries, sync as the level asks,
+ * checkpoint and rotate when due; *written (optional) = entries written.
+ * The writer of poll mode; in thread mode it does the thread's work early.
+ * Returns TG_OK, TG_EINVAL, TG_ESTATE (closed, or called from the event
+ * callback), TG_EIO. Thread-safe (serialized). Since 0.2.0. */
+TG_API int tg_journal_poll(tg_journal* j, size_t* written, tg_error* err);
+
+/* Write what the ring holds and fdatasync, whatever the level. Returns as
+ * tg_journal_poll. Since 0.2.0. */
+TG_API int tg_journal_sync(tg_journal* j, tg_error* err);
+
+/* Drain the ring, seal the segment with a close checkpoint, sync, and mark
+ * the journal closed in the manifest. Later appends return TG_ESTATE.
+ * Idempotent. Returns TG_OK, TG_EINVAL, TG_ESTATE (from the event
+ * callback), TG_EIO. Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_close(tg_journal* j, tg_error* err);
+
+/* TG_OK, or the error that stopped the writer (TG_EIO, with the errno in
+ * err->message). Returns TG_EINVAL for a bad handle. Thread-safe.
+ * Since 0.2.0. */
+TG_API int tg_journal_status(const tg_journal* j, tg_error* err);
+
+/* Since 0.2.0. */
+typedef struct tg_journal_stats {
+  uint64_t written;        /* host entries written */
+  uint64_t rejected;       /* TG_EFULL */
+  uint64_t dropped;        /* TG_EDROPPED */
+  uint64_t checkpoints;    /* since open */
+  uint64_t syncs;          /* fdatasync calls since open */
+  uint64_t batches;        /* since open */
+  uint64_t bytes;          /* written since open */
+  uint64_t next_sequence;  /* the sequence number the next record gets */
+  uint64_t segment;        /* the open segment */
+  uint64_t written_ticket; /* every ticket <= this is written */
+  uint64_t durable_ticket; /* every ticket <= this is durable */
+} tg_journal_stats;
+
+/* Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_stats_get(const tg_journal* j, tg_journal_stats* out);
+
+/* What tg_journal_open found and did. Since 0.2.0. */
+typedef struct tg_journal_recovery {
+  int32_t created;        /* 1: a new journal */
+  int32_t tail_truncated; /* 1: a torn tail was cut */
+  uint64_t segment;       /* the segment recovered */
+  uint64_t offset;        /* where the torn tail began */
+  uint64_t bytes_removed;
+  uint64_t records; /* valid records in the recovered segment */
+  uint64_t next_sequence;
+} tg_journal_recovery;
+
+/* Returns TG_OK or TG_EINVAL. Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_recovery_get(const tg_journal* j, tg_journal_recovery* out);
+
+/* The journal's 16-byte id and its 32-byte Ed25519 public key (pin it in
+ * tg_journal_read_options.public_key). Return TG_OK or TG_EINVAL.
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_id(const tg_journal* j, uint8_t out[16]);
+TG_API int tg_journal_public_key(const tg_journal* j, uint8_t out[32]);
+
+/* The Ed25519 public key of a 32-byte seed. Returns TG_OK, TG_EINVAL or
+ * TG_ESTATE (BoringSSL missing). Thread-safe. Since 0.2.0. */
+TG_API int tg_ed25519_public_key(const uint8_t seed[32], uint8_t out[32]);
+
+/* Recording decisions for replay. `instance` names a limiter or breaker in
+ * the journal (the host's choice). ctx (optional) supplies the record's
+ * account, route, venue, config_version, timestamps and payload (its kind,
+ * verdict, reason and inputs are ignored). The record's verdict is 1 for
+ * an admitted decision, its reason the TG_*_REASON_*. *ticket (optional)
+ * receives the ticket. Returns as tg_journal_append, and TG_EINVAL for a
+ * bad handle, key or permit, TG_ERANGE for a key over 1024 bytes.
+ * Thread-safe. A replay reproduces the live decisions when each instance's
+ * decisions were journaled in the order they were made. Since 0.2.0. */
+#define TG_JOURNAL_NO_PARENT UINT32_MAX
+
+/* The limiter's configuration (read from the live limiter, its hash seed
+ * included). parent_instance names its parent, or TG_JOURNAL_NO_PARENT. */
+TG_API int tg_journal_record_limiter_define(tg_journal* j, uint32_t instance, const tg_limiter* lim,
+                                            uint32_t parent_instance, const tg_journal_entry* ctx,
+                                            uint64_t* ticket);
+/* A tg_limiter_acquire call and its decision. */
+TG_API int tg_journal_record_limiter_acquire(tg_journal* j, uint32_t instance, const void* key,
+                                             size_t key_len, uint32_t tier, uint32_t cost,
+                                             uint64_t now_ns, const tg_limit_decision* d,
+                                             const tg_journal_entry* ctx, uint64_t* ticket);
+/* A tg_limiter_reserve call, its decision and reservation. */
+TG_API int tg_journal_record_limiter_reserve(tg_journal* j, uint32_t instance, const void* key,
+                                             size_t key_len, uint32_t tier, uint32_t cost,
+                                             uint64_t now_ns, const tg_limit_decision* d,
+                                             const tg_reservation* res, const tg_journal_entry* ctx,
+                                             uint64_t* ticket);
+/* A tg_limiter_cancel call (with the key the reservation was made for). */
+TG_API int tg_journal_record_limiter_cancel(tg_journal* j, uint32_t instance, const void* key,
+                                            size_t key_len, const tg_reservation* res,
+                                            uint64_t now_ns, const tg_journal_entry* ctx,
+                                            uint64_t* ticket);
+/* tg_limiter_set_multiplier and tg_limiter_set_shadow calls. */
+TG_API int tg_journal_record_limiter_multiplier(tg_journal* j, uint32_t instance, double multiplier,
+                                                uint64_t now_ns, const tg_journal_entry* ctx,
+                                                uint64_t* ticket);
+TG_API int tg_journal_record_limiter_shadow(tg_journal* j, uint32_t instance, int on,
+                                            const tg_journal_entry* ctx, uint64_t* ticket);
+/* The breaker's configuration. */
+TG_API int tg_journal_record_breaker_define(tg_journal* j, uint32_t instance, const tg_breaker* b,
+                                            const tg_journal_entry* ctx, uint64_t* ticket);
+/* A tg_breaker_acquire call and its permit. */
+TG_API int tg_journal_record_breaker_acquire(tg_journal* j, uint32_t instance, uint64_t now_ns,
+                                             const tg_breaker_permit* permit,
+                                             const tg_journal_entry* ctx, uint64_t* ticket);
+/* A tg_breaker_record call. */
+TG_API int tg_journal_record_breaker_outcome(tg_journal* j, uint32_t instance,
+                                             const tg_breaker_permit* permit, int outcome,
+                                             uint64_t latency_ns, uint64_t now_ns,
+                                             const tg_journal_entry* ctx, uint64_t* ticket);
+/* A tg_breaker_transition call (a manual state change). */
+TG_API int tg_journal_record_breaker_force(tg_journal* j, uint32_t instance, int state,
+                                           uint64_t now_ns, const tg_journal_entry* ctx,
+                                           uint64_t* ticket);
+/* A transition the breaker announced (call it from the breaker's event
+ * callback); a replay checks that the replayed breaker makes it too. */
+TG_API int tg_journal_record_breaker_transition(tg_journal* j, uint32_t instance,
+                                                const tg_breaker_event* ev,
+                                                const tg_journal_entry* ctx, uint64_t* ticket);
+
+/* Reading and verifying. */
+
+/* Since 0.2.0. */
+typedef struct tg_journal_read_options {
+  uint32_t struct_size;
+  uint32_t strict;           /* 1: a torn or unsigned tail is an error */
+  const uint8_t* public_key; /* optional, 32 bytes: the manifest must name this key */
+} tg_journal_read_options;
+
+/* Fill *opts with defaults and set struct_size. NULL-safe. Since 0.2.0. */
+TG_API void tg_journal_read_options_init(tg_journal_read_options* opts);
+
+/* Where and why verification stopped (or a warning). Since 0.2.0. */
+typedef struct tg_journal_problem {
+  int32_t found; /* 0: no problem; the rest is zero */
+  uint32_t reserved;
+  uint64_t segment;
+  uint64_t offset;   /* byte offset in the file */
+  uint64_t sequence; /* the sequence number expected there (0: n/a) */
+  char category[32]; /* manifest, directory, header, record, seal, torn_tail, ... */
+  char file[64];
+  char message[256];
+} tg_journal_problem;
+
+typedef struct tg_journal_reader tg_journal_reader;
+
+/* Open a reader over the journal in directory (NUL-terminated). A journal
+ * whose manifest fails its checks opens a reader whose first next fails.
+ * Returns TG_OK, TG_EINVAL, TG_EVERSION, TG_EIO (unreadable directory),
+ * TG_ESTATE (BoringSSL missing), TG_ENOMEM. Since 0.2.0. */
+TG_API int tg_journal_reader_open(const char* directory, const tg_journal_read_options* opts,
+                                  tg_journal_reader** out, tg_error* err);
+
+/* NULL is a no-op. Since 0.2.0. */
+TG_API void tg_journal_reader_free(tg_journal_reader* r);
+
+#define TG_JOURNAL_RECORD_EVENT 1
+#define TG_JOURNAL_RECORD_CHECKPOINT 2
+
+/* One verified record. Pointers are views valid until the next call on the
+ * reader. Since 0.2.0. */
+typedef struct tg_journal_record {
+  uint32_t type; /* TG_JOURNAL_RECORD_* */
+  uint16_t kind; /* events */
+  uint16_t reserved;
+  uint32_t flags;            /* events: 1 payload stored, 2 digest set */
+  uint32_t checkpoint_flags; /* checkpoints: 1 seal, 2 close */
+  uint64_t sequence;
+  uint64_t realtime_ns;
+  uint64_t monotonic_ns;
+  uint64_t config_version;
+  uint32_t route;
+  uint32_t venue;
+  uint32_t verdict;
+  uint32_t reason;
+  uint64_t segment; /* where the record is */
+  uint64_t offset;
+  const char* account;
+  size_t account_len;
+  const uint8_t* inputs;
+  size_t inputs_len;
+  const uint8_t* payload; /* when stored */
+  size_t payload_len;
+  uint8_t prev[32];           /* the chain value before this record */
+  uint8_t payload_digest[32]; /* events */
+} tg_journal_record;
+
+/* The next verified record: *has = 1 and *out filled, or *has = 0 at the end
+ * or at the first record that fails (then tg_journal_reader_problem says
+ * what and where). Returns TG_OK or TG_EINVAL. Not thread-safe: one thread
+ * per reader. Since 0.2.0. */
+TG_API int tg_journal_reader_next(tg_journal_reader* r, tg_journal_record* out, int* has);
+
+/* The error that stopped iteration (out->found = 0 if none), and the
+ * warnings so far (torn or unsigned tails). Return TG_OK, TG_EINVAL,
+ * TG_ENOTFOUND (index past the warnings). Since 0.2.0. */
+TG_API int tg_journal_reader_problem(const tg_journal_reader* r, tg_journal_problem* out);
+TG_API int tg_journal_reader_warning_count(const tg_journal_reader* r, size_t* out);
+TG_API int tg_journal_reader_warning(const tg_journal_reader* r, size_t index,
+                                     tg_journal_problem* out);
+
+/* The record's inputs as a JSON object when they are replay inputs
+ * (tg_journal_record_*): written to out[0, cap) with a NUL, its length to
+ * *written. Returns TG_OK, TG_ENOTFOUND (not replay inputs: the host's own
+ * bytes), TG_ETOOSMALL (*written is the length needed), TG_EINVAL.
+ * Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_describe_inputs(const uint8_t* inputs, size_t inputs_len, char* out,
+                                      size_t cap, size_t* written);
+
+/* The name of an event kind ("decision", "host:0x8001", ...). Same buffer
+ * conventions. Since 0.2.0. */
+TG_API int tg_journal_kind_name(uint32_t kind, char* out, size_t cap, size_t* written);
+
+/* Since 0.2.0. */
+typedef struct tg_journal_verify_report {
+  int32_t ok;     /* 1: no error (warnings allowed) */
+  int32_t closed; /* 1: the journal ends with a close checkpoint */
+  uint64_t segments;
+  uint64_t records; /* verified records, checkpoints included */
+  uint64_t events;
+  uint64_t checkpoints;
+  uint64_t bytes;
+  uint64_t last_sequence;
+  uint64_t first_realtime_ns;
+  uint64_t last_realtime_ns;
+  uint64_t warning_count;
+  uint8_t id[16];
+  uint8_t key[32];
+  uint8_t head[32];         /* the chain value after the last verified record */
+  tg_journal_problem error; /* the first error (found = 0 when ok) */
+  tg_journal_problem first_warning;
+} tg_journal_verify_report;
+
+/* Verify the whole journal: manifest, headers, CRCs, sequence, chain,
+ * checkpoint signatures, seals. Returns TG_OK with the verdict in *out
+ * (out->ok) whatever the journal holds; an error code only when it cannot
+ * look (TG_EINVAL, TG_EVERSION, TG_EIO, TG_ESTATE, TG_ENOMEM). Thread-safe.
+ * Since 0.2.0. */
+TG_API int tg_journal_verify(const char* directory, const tg_journal_read_options* opts,
+                             tg_journal_verify_report* out, tg_error* err);
+
+#define TG_JOURNAL_COMPONENT_LIMITER 1
+#define TG_JOURNAL_COMPONENT_BREAKER 2
+
+/* Since 0.2.0. */
+typedef struct tg_journal_replay_report {
+  int32_t ok; /* 1: verified, no difference, no issue */
+  uint32_t reserved;
+  uint64_t records;   /* verified records read */
+  uint64_t replayed;  /* records fed through a limiter or breaker */
+  uint64_t decisions; /* decisions compared */
+  uint64_t transitions;
+  uint64_t instances;       /* limiter and breaker definitions */
+  uint64_t other;           /* events without replay inputs (skipped) */
+  uint64_t mismatches;      /* decisions or transitions that differ */
+  uint64_t issues;          /* unusable inputs (malformed, undefined instance) */
+  tg_journal_problem error; /* the journal failed verification here */
+  /* The first difference (mismatches > 0). */
+  uint64_t mismatch_sequence;
+  uint64_t mismatch_segment;
+  uint64_t mismatch_offset;
+  uint32_t mismatch_component; /* TG_JOURNAL_COMPONENT_* */
+  uint32_t mismatch_instance;
+  char mismatch_recorded[192];
+  char mismatch_replayed[192];
+  /* The first issue (issues > 0). */
+  uint64_t issue_sequence;
+  char issue[256];
+} tg_journal_replay_report;
+
+/* Replay every recorded limiter and breaker decision of the journal and
+ * compare. Returns as tg_journal_verify. Thread-safe. Since 0.2.0. */
+TG_API int tg_journal_replay(const char* directory, const tg_journal_read_options* opts,
+                             tg_journal_replay_report* out, tg_error* err);
 
 #ifdef __cplusplus
 } /* extern "C" */

@@ -73,8 +73,11 @@ static void test_status_str(void) {
       {TG_ENOTFOUND, "TG_ENOTFOUND"},
       {TG_ESTATE, "TG_ESTATE"},
       {TG_EINTERNAL, "TG_EINTERNAL"},
+      {TG_EFULL, "TG_EFULL"},
+      {TG_EDROPPED, "TG_EDROPPED"},
+      {TG_EIO, "TG_EIO"},
       {1, "TG_UNKNOWN"},
-      {-9, "TG_UNKNOWN"},
+      {-12, "TG_UNKNOWN"},
       {100, "TG_UNKNOWN"},
       {-1000, "TG_UNKNOWN"},
       {INT_MIN, "TG_UNKNOWN"},
@@ -92,6 +95,7 @@ static void test_status_str(void) {
   CTX("status numbers");
   CHECK(TG_OK == 0 && TG_EINVAL == -1 && TG_ENOMEM == -2 && TG_ERANGE == -3 && TG_EVERSION == -4 &&
         TG_ETOOSMALL == -5 && TG_ENOTFOUND == -6 && TG_ESTATE == -7 && TG_EINTERNAL == -8);
+  CHECK(TG_EFULL == -9 && TG_EDROPPED == -10 && TG_EIO == -11);
 }
 
 /* ------------------------------------------------------------------------ */
@@ -185,8 +189,13 @@ static const lim_case k_lim_cases[] = {
     {"struct_size 0", L_SIZE, 0, 0, NULL, TG_EVERSION},
     {"struct_size 1", L_SIZE, 0, 1, NULL, TG_EVERSION},
     {"struct_size 4", L_SIZE, 0, 4, NULL, TG_EVERSION},
-    {"struct_size sizeof - 8", L_SIZE, 0, sizeof(tg_limiter_options) - 8, NULL, TG_EVERSION},
-    {"struct_size sizeof - 1", L_SIZE, 0, sizeof(tg_limiter_options) - 1, NULL, TG_EVERSION},
+    /* 0.1.0's struct ended before hash_seed: that size is still accepted. */
+    {"struct_size v1 - 8", L_SIZE, 0, offsetof(tg_limiter_options, hash_seed) - 8, NULL,
+     TG_EVERSION},
+    {"struct_size v1 - 1", L_SIZE, 0, offsetof(tg_limiter_options, hash_seed) - 1, NULL,
+     TG_EVERSION},
+    {"struct_size v1", L_SIZE, 0, offsetof(tg_limiter_options, hash_seed), NULL, TG_OK},
+    {"struct_size sizeof - 1", L_SIZE, 0, sizeof(tg_limiter_options) - 1, NULL, TG_OK},
     {"struct_size sizeof + 1, zero tail", L_SIZE, 0, sizeof(tg_limiter_options) + 1, NULL, TG_OK},
     {"struct_size sizeof + 64, zero tail", L_SIZE, 0, sizeof(tg_limiter_options) + 64, NULL, TG_OK},
     {"struct_size 4096, zero tail", L_SIZE, 0, 4096, NULL, TG_OK},
