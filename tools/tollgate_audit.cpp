@@ -3,11 +3,13 @@
 //   tollgate-audit verify [--strict] [--public-key HEX] [--progress|--no-progress] DIR
 //   tollgate-audit dump [--from TIME] [--to TIME] [--account A] [--kind K]... [--payload] DIR
 //   tollgate-audit stats [--public-key HEX] DIR
-//   tollgate-audit replay DIR          (not yet: a later release)
+//   tollgate-audit replay [--strict] [--public-key HEX] [--max N] DIR
 //
-// Exit status: 0 verified clean; 1 the journal fails verification (first
-// bad record reported); 2 only warnings (a torn or unsigned tail of the open
-// segment, the normal state after a crash); 3 usage; 4 I/O error.
+// Exit status: 0 verified clean (replay: and every decision reproduced);
+// 1 the journal fails verification (first bad record reported); 2 only
+// warnings (a torn or unsigned tail of the open segment, the normal state
+// after a crash); 3 usage; 4 I/O error; 5 replay: decisions differ, or
+// recorded inputs could not be replayed.
 #include <time.h>
 #include <unistd.h>
 
@@ -22,6 +24,7 @@
 #include <vector>
 
 #include "tollgate/journal_reader.hpp"
+#include "tollgate/journal_replay.hpp"
 
 namespace {
 
@@ -32,6 +35,7 @@ constexpr int exit_bad = 1;
 constexpr int exit_warn = 2;
 constexpr int exit_usage = 3;
 constexpr int exit_io = 4;
+constexpr int exit_differs = 5;
 
 int usage() {
   std::fputs(
@@ -39,11 +43,15 @@ int usage() {
       "       tollgate-audit dump [--from TIME] [--to TIME] [--account A] [--kind K]...\n"
       "                           [--payload] [--public-key HEX] DIR\n"
       "       tollgate-audit stats [--public-key HEX] DIR\n"
-      "       tollgate-audit replay DIR\n"
+      "       tollgate-audit replay [--strict] [--public-key HEX] [--max N] DIR\n"
       "TIME: nanoseconds since the epoch, or UTC as 2026-01-02T03:04:05[.fraction]Z\n"
       "K: decision, breaker_transition, config_change, key_revocation, kill_switch,\n"
       "   risk_check, records_dropped, tail_truncated, checkpoint, or a number\n"
-      "exit: 0 clean, 1 verification failed, 2 warnings only, 3 usage, 4 I/O error\n",
+      "dump prints each record as one JSON line; replay inputs are decoded under \"replay\"\n"
+      "replay decides every recorded limiter and breaker decision again and prints each\n"
+      "  difference (at most N, default 20; all are counted)\n"
+      "exit: 0 clean, 1 verification failed, 2 warnings only, 3 usage, 4 I/O error,\n"
+      "      5 replay differs\n",
       stderr);
   return exit_usage;
 }
@@ -136,6 +144,7 @@ struct args {
   std::set<std::uint16_t> kinds;
   bool checkpoints = false;  // --kind checkpoint
   bool payload = false;
+  std::size_t max_reported = 20;
 };
 
 constexpr std::uint32_t checkpoint_pseudo_kind = 0x10000;
@@ -167,6 +176,12 @@ bool parse_args(int argc, char** argv, args* a) {
       std::uint64_t t = 0;
       if (!value(&v) || !parse_time(v, &t)) return false;
       (s == "--from" ? a->from : a->to) = t;
+    } else if (s == "--max") {
+      if (!value(&v) || v.empty() || v.find_first_not_of("0123456789") != std::string_view::npos ||
+          v.size() > 9) {
+        return false;
+      }
+      a->max_reported = static_cast<std::size_t>(std::strtoul(std::string(v).c_str(), nullptr, 10));
     } else if (s == "--account") {
       if (!value(&v)) return false;
       a->account = std::string(v);
@@ -289,6 +304,9 @@ int cmd_dump(const args& a) {
                     v.route, v.venue, v.verdict, v.reason, v.config_version);
       line += num;
       line += ",\"inputs\":\"" + jf::to_hex(v.inputs) + "\"";
+      if (auto replay = tollgate::journal_replay::describe_inputs(v.inputs)) {
+        line += ",\"replay\":" + *replay;
+      }
       if ((v.flags & jf::event_digest_set) != 0) {
         line += ",\"payload_sha256\":\"" + jf::to_hex(v.payload_digest) + "\"";
       }
@@ -350,21 +368,61 @@ int cmd_stats(const args& a) {
   return finish(*r);
 }
 
+const char* component_name(tollgate::journal_replay::component c) {
+  return c == tollgate::journal_replay::component::limiter ? "limiter" : "breaker";
+}
+
+int cmd_replay(const args& a) {
+  namespace jr = tollgate::journal_replay;
+  jr::replay_options o;
+  o.read.public_key = a.key;
+  o.read.strict = a.strict;
+  o.max_reported = a.max_reported;
+  auto r = jr::replay_journal(a.dir, o);
+  if (!r.ok()) {
+    std::fprintf(stderr, "error: %s\n", std::string(r.status().message()).c_str());
+    return exit_io;
+  }
+  for (const jr::replay_mismatch& m : r->mismatches) {
+    std::printf("DIFFERS seq %" PRIu64 " (segment %" PRIu64 " offset %" PRIu64 ") %s %u",
+                m.sequence, m.segment, m.offset, component_name(m.comp), m.instance);
+    if (!m.account.empty()) std::printf(" account %s", m.account.c_str());
+    std::printf("\n  recorded: %s\n  replayed: %s\n", m.recorded.c_str(), m.replayed.c_str());
+  }
+  for (const jr::replay_issue& i : r->issues) {
+    std::printf("CANNOT REPLAY seq %" PRIu64 " (segment %" PRIu64 " offset %" PRIu64 "): %s\n",
+                i.sequence, i.segment, i.offset, i.message.c_str());
+  }
+  std::printf("%" PRIu64 " records read, %" PRIu64 " replayed (%" PRIu64 " limiter, %" PRIu64
+              " breaker), %" PRIu64 " instances\n",
+              r->records, r->replayed, r->limiter_records, r->breaker_records, r->instances);
+  std::printf("%" PRIu64 " decisions and %" PRIu64 " breaker transitions compared, %" PRIu64
+              " differ; %" PRIu64 " records could not be replayed; %" PRIu64
+              " records carry no replay inputs\n",
+              r->decisions, r->transitions, r->mismatch_count, r->issue_count, r->other);
+  for (const auto& w : r->warnings) print_problem("warning", w);
+  if (r->error) {
+    print_problem("FAILED", *r->error);
+    std::printf("FAILED: the journal does not verify; replayed up to the bad record\n");
+    return exit_bad;
+  }
+  if (r->mismatch_count != 0 || r->issue_count != 0) {
+    std::printf("DIFFERS\n");
+    return exit_differs;
+  }
+  std::printf("%s\n", r->warnings.empty() ? "OK: every decision reproduced"
+                                          : "OK with warnings: every decision reproduced");
+  return r->warnings.empty() ? exit_ok : exit_warn;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   args a;
-  if (argc >= 2 && std::string_view(argv[1]) == "replay") {
-    std::fputs(
-        "tollgate-audit replay: not yet available. Replaying recorded inputs through the "
-        "limiter, breaker and gateway policies comes in a later release; `verify`, `dump` and "
-        "`stats` work today.\n",
-        stderr);
-    return exit_usage;
-  }
   if (!parse_args(argc, argv, &a)) return usage();
   if (a.command == "verify") return cmd_verify(a);
   if (a.command == "dump") return cmd_dump(a);
   if (a.command == "stats") return cmd_stats(a);
+  if (a.command == "replay") return cmd_replay(a);
   return usage();
 }

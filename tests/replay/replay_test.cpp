@@ -6,7 +6,10 @@
 #define CATCH_CONFIG_MAIN
 #include <catch2/catch.hpp>
 
+#include <sys/wait.h>
+
 #include <cstdint>
+#include <cstdio>
 #include <random>
 #include <string>
 #include <vector>
@@ -325,4 +328,54 @@ TEST_CASE("a full key table replays its capacity rejections exactly", "[replay]"
   CHECK(rep->decisions == 3000);
   CHECK(rep->mismatch_count == 0);
   CHECK(rep->ok());
+}
+
+namespace {
+
+int run_tool(const std::string& args, std::string* out) {
+  const std::string cmd = std::string(TOLLGATE_AUDIT_TOOL) + " " + args + " 2>&1";
+  FILE* p = ::popen(cmd.c_str(), "r");
+  REQUIRE(p != nullptr);
+  char buf[4096];
+  out->clear();
+  std::size_t n = 0;
+  while ((n = std::fread(buf, 1, sizeof buf, p)) > 0) out->append(buf, n);
+  const int st = ::pclose(p);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
+}
+
+}  // namespace
+
+TEST_CASE("tollgate-audit replays a journal and shows the decoded inputs", "[replay][tool]") {
+  std::string out;
+  {
+    jt::temp_dir d;
+    run_host(d.path(), falsify::none, 0);
+    CHECK(run_tool("replay " + d.path(), &out) == 0);
+    CHECK(out.find("OK: every decision reproduced") != std::string::npos);
+    CHECK(out.find(", 0 differ;") != std::string::npos);
+    CHECK(run_tool("dump --kind config_change " + d.path(), &out) == 0);
+    CHECK(out.find("\"replay\":{\"component\":\"limiter\",\"op\":\"define\",\"instance\":2") !=
+          std::string::npos);
+    CHECK(out.find("\"parent\":1") != std::string::npos);
+    CHECK(run_tool("dump --kind breaker_transition " + d.path(), &out) == 0);
+    CHECK(out.find("\"op\":\"transition\"") != std::string::npos);
+  }
+  {
+    jt::temp_dir d;
+    run_host(d.path(), falsify::flip_limiter_decision, 1234);
+    CHECK(run_tool("replay " + d.path(), &out) == 5);
+    CHECK(out.find("DIFFERS seq ") != std::string::npos);
+    CHECK(out.find("limiter 2 account ACC-") != std::string::npos);
+    CHECK(out.find("recorded: ") != std::string::npos);
+    CHECK(out.find("replayed: ") != std::string::npos);
+    CHECK(out.find(", 1 differ;") != std::string::npos);
+    // A flipped byte stops the replay with the verification failure.
+    const std::string seg = d.sub(journal_format::segment_file_name(1));
+    auto bytes = jt::read_bytes(seg);
+    bytes[bytes.size() / 2] ^= 0x04;
+    jt::write_bytes(seg, bytes);
+    CHECK(run_tool("replay " + d.path(), &out) == 1);
+    CHECK(out.find("FAILED") != std::string::npos);
+  }
 }
