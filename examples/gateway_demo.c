@@ -10,9 +10,18 @@
  * router sends every order to XNYS while it is open, XNAS gets its probes
  * when the open period ends, and its breaker closes once it recovers. The demo prints the state
  * changes as they happen and a summary of every decision.
+ *
+ * Every decision goes into a compliance journal (argv[1], default
+ * ./gateway-journal): the limiters' and breakers' configurations, each
+ * reservation, cancellation, breaker permit, outcome and state change, with
+ * the inputs a replay needs, and each request the router refused. The host
+ * drives the journal's writer from its own loop (poll mode). At the end the
+ * demo verifies the journal and replays it through the C ABI;
+ * `tollgate-audit verify|dump|replay DIR` does the same from the shell.
  */
 #include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <tollgate/tollgate.h>
@@ -25,13 +34,41 @@ static const char* state_name(int s) {
   return s >= 0 && s <= 6 ? names[s] : "?";
 }
 
+/* Journal instance numbers: what the records call each limiter and breaker. */
+enum { J_GLOBAL = 1, J_ACCOUNTS = 2, J_VENUE0 = 10 };
+
+/* A request the router refused is journaled as a host-defined event kind,
+ * with the router's status as its reason and the path it refused. */
+#define KIND_ROUTE_REFUSED 0x8001
+
+struct venue_ctx {
+  const char* name;
+  uint32_t instance;
+  uint32_t venue_id;
+  tg_journal* journal;
+};
+
 static void on_breaker_event(void* user, const tg_breaker_event* ev) {
-  const char* venue = (const char*)user;
-  printf("  t=%7.1f ms  venue %s: %s -> %s", (double)ev->now_ns / 1e6, venue,
+  const struct venue_ctx* v = (const struct venue_ctx*)user;
+  printf("  t=%7.1f ms  venue %s: %s -> %s", (double)ev->now_ns / 1e6, v->name,
          state_name(ev->from_state), state_name(ev->to_state));
   if (ev->failure_rate >= 0) printf("  (failure rate %.0f%%)", ev->failure_rate);
   if (ev->open_ns != 0) printf("  open for %" PRIu64 " ms", ev->open_ns / MS);
   printf("\n");
+  /* The transition goes into the journal; a replay checks it happens again. */
+  tg_journal_entry ctx;
+  tg_journal_entry_init(&ctx);
+  ctx.venue = v->venue_id;
+  if (tg_journal_record_breaker_transition(v->journal, v->instance, ev, &ctx, NULL) != TG_OK) {
+    fprintf(stderr, "journal: a breaker transition could not be recorded\n");
+  }
+}
+
+/* A journal append that fails means the decision cannot be shown to a
+ * regulator: the demo stops (a real host would fail the request closed). */
+static int journaled(int rc, const char* what) {
+  if (rc != TG_OK) fprintf(stderr, "journal: %s: %s\n", what, tg_status_str(rc));
+  return rc;
 }
 
 static int check(int rc, const char* what, const tg_error* err) {
@@ -52,13 +89,31 @@ static int venue_call(uint32_t venue, uint64_t now, unsigned* seed, uint64_t* la
   return degraded && roll < 80 ? TG_OUTCOME_FAILURE : TG_OUTCOME_SUCCESS;
 }
 
-int main(void) {
+int main(int argc, char** argv) {
   tg_error err;
+  const char* journal_dir = argc > 1 ? argv[1] : "gateway-journal";
   printf("tollgate %s (header %s): order-gateway demo\n", tg_version_string(), TG_VERSION_STRING);
   if (tg_version_number() != TG_VERSION_NUMBER) {
     fprintf(stderr, "library version %u does not match header %d\n", tg_version_number(),
             TG_VERSION_NUMBER);
     return 1;
+  }
+
+  /* The compliance journal. The signing seed is a fixed demo value; a real
+   * host loads its Ed25519 seed from its secret store, and gives auditors
+   * the public key (tollgate-audit --public-key) to pin. */
+  tg_journal_options jopts;
+  tg_journal_options_init(&jopts);
+  jopts.directory = journal_dir;
+  jopts.mode = TG_JOURNAL_WRITER_POLL;
+  for (int b = 0; b < 32; ++b) jopts.signing_seed[b] = (uint8_t)(0x5a ^ (b * 7));
+  tg_journal* journal = NULL;
+  if (check(tg_journal_open(&jopts, &journal, &err), "tg_journal_open", &err)) return 1;
+  {
+    tg_journal_recovery rec;
+    tg_journal_recovery_get(journal, &rec);
+    printf("journal %s: %s\n", journal_dir,
+           rec.created ? "created" : "reopened (this run continues it)");
   }
 
   /* A global limit above per-account limits, in two tiers. */
@@ -79,6 +134,14 @@ int main(void) {
   aopts.parent = global;
   tg_limiter* accounts = NULL;
   if (check(tg_limiter_new(&aopts, &accounts, &err), "tg_limiter_new(accounts)", &err)) return 1;
+  if (journaled(tg_journal_record_limiter_define(journal, J_GLOBAL, global, TG_JOURNAL_NO_PARENT,
+                                                 NULL, NULL),
+                "limiter config") ||
+      journaled(
+          tg_journal_record_limiter_define(journal, J_ACCOUNTS, accounts, J_GLOBAL, NULL, NULL),
+          "limiter config")) {
+    return 1;
+  }
   tg_limiter_free(global); /* the account limiter keeps it alive */
 
   tg_breaker_options bopts;
@@ -91,12 +154,21 @@ int main(void) {
   bopts.max_open_ns = 400 * MS;
   bopts.half_open_probes = 3;
   bopts.max_in_flight = 64;
-  static char venue_names[2][5] = {"XNAS", "XNYS"};
+  static const char* venue_names[2] = {"XNAS", "XNYS"};
+  static struct venue_ctx venue_ctx[2];
   tg_breaker* breakers[2] = {NULL, NULL};
   tg_venue venues[2];
   for (uint32_t v = 0; v < 2; ++v) {
     if (check(tg_breaker_new(&bopts, &breakers[v], &err), "tg_breaker_new", &err)) return 1;
-    tg_breaker_set_event_callback(breakers[v], on_breaker_event, venue_names[v]);
+    venue_ctx[v].name = venue_names[v];
+    venue_ctx[v].instance = J_VENUE0 + v;
+    venue_ctx[v].venue_id = 100 + v;
+    venue_ctx[v].journal = journal;
+    if (journaled(tg_journal_record_breaker_define(journal, J_VENUE0 + v, breakers[v], NULL, NULL),
+                  "breaker config")) {
+      return 1;
+    }
+    tg_breaker_set_event_callback(breakers[v], on_breaker_event, &venue_ctx[v]);
     venues[v].venue_id = 100 + v;
     venues[v].weight = 1;
     venues[v].breaker = breakers[v];
@@ -174,15 +246,35 @@ int main(void) {
     req.host_len = strlen(req.host);
     req.path = path;
     req.path_len = strlen(path);
+    /* The host's own loop drives the journal's writer. */
+    if (i % 256 == 0 && check(tg_journal_poll(journal, NULL, &err), "tg_journal_poll", &err)) {
+      return 1;
+    }
     tg_route_decision route;
     if (tg_router_route(router, &req, a->id, strlen(a->id), i, now, &route) != TG_OK) return 1;
+    tg_journal_entry ctx;
+    tg_journal_entry_init(&ctx);
+    ctx.account = a->id;
+    ctx.account_len = strlen(a->id);
+    ctx.route = route.match.route_id;
+    ctx.payload = (const uint8_t*)path; /* the request as received: its digest is kept */
+    ctx.payload_len = strlen(path);
     if (route.match.status != TG_ROUTE_MATCHED) {
       a->refused++;
+      ctx.kind = KIND_ROUTE_REFUSED;
+      ctx.reason = (uint32_t)route.match.status;
+      ctx.store_payload = 1; /* keep the refused path itself */
+      if (journaled(tg_journal_append(journal, &ctx, NULL), "refusal")) return 1;
       continue;
     }
     tg_limit_decision d;
     tg_reservation res;
     if (tg_limiter_reserve(accounts, a->id, strlen(a->id), a->tier, 1, now, &res, &d) != TG_OK) {
+      return 1;
+    }
+    if (journaled(tg_journal_record_limiter_reserve(journal, J_ACCOUNTS, a->id, strlen(a->id),
+                                                    a->tier, 1, now, &d, &res, &ctx, NULL),
+                  "limiter decision")) {
       return 1;
     }
     if (!d.allowed) {
@@ -196,21 +288,41 @@ int main(void) {
     }
     if (!route.venue.ok) { /* no venue admits: the order is not sent */
       tg_limiter_cancel(accounts, &res, now);
+      if (journaled(tg_journal_record_limiter_cancel(journal, J_ACCOUNTS, a->id, strlen(a->id),
+                                                     &res, now, &ctx, NULL),
+                    "cancel")) {
+        return 1;
+      }
       a->breaker_rejected++;
       continue;
     }
     const uint32_t v = route.venue.index;
+    ctx.venue = venues[v].venue_id;
     tg_breaker_permit p;
     tg_breaker_acquire(breakers[v], now, &p);
+    if (journaled(tg_journal_record_breaker_acquire(journal, J_VENUE0 + v, now, &p, &ctx, NULL),
+                  "breaker decision")) {
+      return 1;
+    }
     if (!p.allowed) {
       /* The order is not sent: give its rate-limit tokens back. */
       tg_limiter_cancel(accounts, &res, now);
+      if (journaled(tg_journal_record_limiter_cancel(journal, J_ACCOUNTS, a->id, strlen(a->id),
+                                                     &res, now, &ctx, NULL),
+                    "cancel")) {
+        return 1;
+      }
       a->breaker_rejected++;
       continue;
     }
     uint64_t latency = 0;
     const int outcome = venue_call(v, now, &seed, &latency);
     tg_breaker_record(breakers[v], &p, outcome, latency, now + latency);
+    if (journaled(tg_journal_record_breaker_outcome(journal, J_VENUE0 + v, &p, outcome, latency,
+                                                    now + latency, &ctx, NULL),
+                  "breaker outcome")) {
+      return 1;
+    }
     tg_venue_set_record_latency(venue_set, v, latency, now + latency);
     sent_to[v]++;
     if (now >= 500 * MS && now < 900 * MS) degraded_sent_to[v]++;
@@ -250,9 +362,48 @@ int main(void) {
     if (state != TG_BREAKER_CLOSED) all_closed = 0;
   }
 
+  /* Seal the journal, then check it as an auditor would: verify the chain
+   * and signatures, and replay every recorded decision. */
+  tg_journal_stats js;
+  tg_journal_stats_get(journal, &js);
+  if (check(tg_journal_close(journal, &err), "tg_journal_close", &err)) return 1;
+  tg_journal_stats_get(journal, &js);
+  uint8_t public_key[32];
+  tg_journal_public_key(journal, public_key);
+  tg_journal_free(journal);
+  printf("\njournal: %" PRIu64 " records written in %" PRIu64 " batches, %" PRIu64
+         " fdatasyncs, %" PRIu64 " checkpoints, %" PRIu64
+         " bytes; nothing rejected or dropped: %s\n",
+         js.written, js.batches, js.syncs, js.checkpoints, js.bytes,
+         js.rejected == 0 && js.dropped == 0 ? "yes" : "NO");
+  printf("journal public key ");
+  for (int b = 0; b < 32; ++b) printf("%02x", public_key[b]);
+  printf("\n");
+  tg_journal_read_options ropts;
+  tg_journal_read_options_init(&ropts);
+  ropts.public_key = public_key;
+  tg_journal_verify_report vr;
+  if (check(tg_journal_verify(journal_dir, &ropts, &vr, &err), "tg_journal_verify", &err)) return 1;
+  printf("verify: %s, %" PRIu64 " records (%" PRIu64 " events, %" PRIu64 " checkpoints) in %" PRIu64
+         " segment(s), %s\n",
+         vr.ok ? "OK" : "FAILED", vr.records, vr.events, vr.checkpoints, vr.segments,
+         vr.closed ? "closed" : "open");
+  if (!vr.ok)
+    printf("  %s at offset %" PRIu64 ": %s\n", vr.error.file, vr.error.offset, vr.error.message);
+  tg_journal_replay_report rr;
+  if (check(tg_journal_replay(journal_dir, &ropts, &rr, &err), "tg_journal_replay", &err)) return 1;
+  printf("replay: %" PRIu64 " decisions and %" PRIu64 " breaker transitions decided again, %" PRIu64
+         " differ, %" PRIu64 " could not be replayed (%" PRIu64
+         " refusals carry no replay inputs)\n",
+         rr.decisions, rr.transitions, rr.mismatches, rr.issues, rr.other);
+  if (rr.mismatches != 0) {
+    printf("  first difference at seq %" PRIu64 ": recorded %s, replayed %s\n",
+           rr.mismatch_sequence, rr.mismatch_recorded, rr.mismatch_replayed);
+  }
+
   tg_router_free(router);
   tg_venue_set_free(venue_set);
   for (uint32_t v = 0; v < 2; ++v) tg_breaker_free(breakers[v]);
   tg_limiter_free(accounts);
-  return all_closed ? 0 : 1;
+  return all_closed && vr.ok && rr.ok ? 0 : 1;
 }

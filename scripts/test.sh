@@ -23,7 +23,8 @@ step "release build: unit, C ABI, ABI symbols, install consumer, benchmark smoke
 cmake --preset release >/dev/null
 cmake --build --preset release -j "$jobs"
 ctest --preset release -j "$jobs"
-build/release/examples/gateway_demo >/dev/null
+rm -rf build/release/demo-journal-smoke
+build/release/examples/gateway_demo build/release/demo-journal-smoke >/dev/null
 
 step "ASan + UBSan build: unit and C ABI tests"
 cmake --preset asan >/dev/null
