@@ -749,6 +749,10 @@ class replayer {
       case limiter_op::define: {
         limiter_define d;
         if (!read_limiter_define(r, &d)) return issue("malformed inputs");
+        if (d.opts.capacity > opts_.max_limiter_capacity) {
+          return issue(fmt("capacity %" PRIu64 " is above this replay's limit of %" PRIu64 " keys",
+                           d.opts.capacity, opts_.max_limiter_capacity));
+        }
         if (d.parent != no_parent) {
           auto p = limiters_.find(d.parent);
           if (p == limiters_.end())
@@ -952,26 +956,50 @@ class replayer {
 
 }  // namespace
 
+struct replay_session::impl {
+  explicit impl(replay_options o) : options(std::move(o)), rp(&report, options) {}
+  replay_options options;
+  replay_report report;
+  replayer rp;
+  bool finished = false;
+};
+
+replay_session::replay_session(replay_options options)
+    : impl_(std::make_unique<impl>(std::move(options))) {}
+replay_session::~replay_session() = default;
+
+void replay_session::feed(const jf::record_view& record, const journal_record_location& where) {
+  if (impl_->finished) return;
+  ++impl_->report.records;
+  if (record.type == jf::record_type::event) impl_->rp.feed(record, where);
+}
+
+replay_report replay_session::finish() {
+  if (!impl_->finished) {
+    impl_->rp.finish();
+    impl_->finished = true;
+  }
+  return std::move(impl_->report);
+}
+
 absl::StatusOr<replay_report> replay_journal(const std::string& directory,
                                              const replay_options& options) {
   auto rd = journal_reader::open(directory, options.read);
   if (!rd.ok()) return rd.status();
   journal_reader& reader = **rd;
-  replay_report rep;
-  replayer rp(&rep, options);
+  replay_session session(options);
   jf::record_view v;
   journal_record_location where;
   std::uint64_t last_progress = 0;
   while (reader.next(&v, &where)) {
-    ++rep.records;
-    if (v.type == jf::record_type::event) rp.feed(v, where);
+    session.feed(v, where);
     if (options.progress && reader.bytes_read() - last_progress >= (1u << 20)) {
       last_progress = reader.bytes_read();
       options.progress(last_progress, reader.bytes_total());
     }
   }
   if (options.progress) options.progress(reader.bytes_read(), reader.bytes_total());
-  rp.finish();
+  replay_report rep = session.finish();
   rep.error = reader.problem();
   rep.warnings = reader.warnings();
   return rep;

@@ -30,6 +30,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <optional>
 #include <span>
 #include <string>
@@ -168,6 +169,10 @@ struct replay_report {
 struct replay_options {
   journal_read_options read;
   std::size_t max_reported = 100;
+  // A recorded limiter configuration above this many keys is an issue
+  // rather than a table of that size (a crafted journal cannot make the
+  // replay allocate more than the caller allows).
+  std::uint64_t max_limiter_capacity = limiter::max_capacity;
   std::function<void(std::uint64_t, std::uint64_t)> progress;  // bytes done, in all
   std::function<void(const replay_mismatch&)> on_mismatch;     // every one
 };
@@ -176,5 +181,26 @@ struct replay_options {
 // cannot be opened at all; everything else is in the report.
 absl::StatusOr<replay_report> replay_journal(const std::string& directory,
                                              const replay_options& options = {});
+
+// The replay of records the caller reads itself (a journal_reader, records
+// streamed from elsewhere): feed every verified record in journal order,
+// then finish. replay_journal is a reader and a session. The session does
+// not check the chain; the records' integrity is the caller's to establish.
+class replay_session {
+ public:
+  explicit replay_session(replay_options options = {});
+  ~replay_session();
+  replay_session(const replay_session&) = delete;
+  replay_session& operator=(const replay_session&) = delete;
+
+  void feed(const journal_format::record_view& record, const journal_record_location& where);
+  // Settles what is still open (unpaired transitions) and returns the
+  // report; the session is spent.
+  replay_report finish();
+
+ private:
+  struct impl;
+  std::unique_ptr<impl> impl_;
+};
 
 }  // namespace tollgate::journal_replay

@@ -4,7 +4,9 @@
 // The first input byte chooses what the rest is:
 //   0: a segment header (decode_header);
 //   1: a stream of frames, decoded one after another as the reader does
-//      (decode_frame, chain_next);
+//      (decode_frame, chain_next), each event's inputs decoded as replay
+//      inputs (describe_inputs) and the events replayed (replay_session:
+//      limiters and breakers built from crafted configurations);
 //   2: the text of a MANIFEST (decode_manifest);
 //   3: a whole segment file, written into a fresh directory and checked with
 //      verify_journal and journal_reader (the on-disk path of the tool).
@@ -14,6 +16,8 @@
 //   - a frame that decodes once decodes the same way again (no hidden state);
 //   - the event body re-encoded from the decoded fields is the same bytes
 //     (the decoder accepts exactly one spelling of each record);
+//   - describe_inputs gives nothing or one JSON object; a replay of crafted
+//     records ends in a report whose counts add up, never a crash;
 //   - a verify of a crafted journal ends in a report, never a crash; one that
 //     reports no error reads back through journal_reader without an error.
 #include <unistd.h>
@@ -30,6 +34,7 @@
 
 #include "tollgate/journal_format.hpp"
 #include "tollgate/journal_reader.hpp"
+#include "tollgate/journal_replay.hpp"
 
 namespace jf = tollgate::journal_format;
 
@@ -49,6 +54,20 @@ bool within(const V& part, std::span<const std::uint8_t> whole) {
 
 void frames(std::span<const std::uint8_t> in) {
   std::size_t at = 0;
+  tollgate::journal_replay::replay_options ro;
+  ro.max_reported = 4;
+  ro.max_limiter_capacity = 4096;  // a crafted define may ask for 2^26 keys
+  tollgate::journal_replay::replay_session session(ro);
+  std::uint64_t events = 0;
+  struct finish_replay {
+    tollgate::journal_replay::replay_session& s;
+    const std::uint64_t& events;
+    ~finish_replay() {
+      const auto rep = s.finish();
+      if (rep.replayed + rep.other != events) violated("replay counts do not add up");
+      if (rep.mismatches.size() > 4 || rep.issues.size() > 4) violated("replay over-reports");
+    }
+  } finisher{session, events};
   for (int n = 0; n < 64 && at < in.size(); ++n) {
     const std::span<const std::uint8_t> rest = in.subspan(at);
     jf::record_view r;
@@ -91,7 +110,14 @@ void frames(std::span<const std::uint8_t> in) {
       if (!std::equal(body.begin(), body.end(), r.body.begin())) {
         violated("an event body that does not re-encode to itself");
       }
+      if (const auto json = tollgate::journal_replay::describe_inputs(r.inputs)) {
+        if (json->size() < 2 || json->front() != '{' || json->back() != '}') {
+          violated("describe_inputs gave something other than a JSON object");
+        }
+      }
+      ++events;
     }
+    session.feed(r, tollgate::journal_record_location{1, at});
     (void)jf::chain_next(r.body);
     at += r.frame_size;
   }
