@@ -29,10 +29,10 @@ import cffi
 
 HEADER_RELPATH = Path("include") / "tollgate" / "tollgate.h"
 
-# The callbacks the breaker's, the price cache's, the risk checker's and the
-# authenticator's event hooks point at (see tollgate/breaker.py,
-# price_cache.py, risk.py, auth.py), and the binding's own C helpers
-# (HELPERS_SOURCE).
+# The callbacks the breaker's, the price cache's, the risk checker's, the
+# authenticator's and the journal's event hooks point at (see
+# tollgate/breaker.py, price_cache.py, risk.py, auth.py, journal.py), and the
+# binding's own C helpers (HELPERS_SOURCE).
 EXTRA_CDEF = """
 extern "Python" void _tollgate_breaker_event(void* user, const tg_breaker_event* ev);
 extern "Python" void _tollgate_price_cache_event(void* user, const tg_eviction_event* ev);
@@ -66,13 +66,57 @@ int tgpy_auth_client1(int sign, const char* method, size_t method_len, const cha
                       const char* signed_headers, size_t signed_headers_len,
                       uint64_t timestamp_ns, const char* secret, size_t secret_len, char* out,
                       size_t cap, size_t* written, tg_error* err);
+extern "Python" void _tollgate_journal_event(void* user, const tg_journal_event* ev);
+int64_t tgpy_journal_append1(tg_journal* j, uint32_t kind, int store_payload,
+                             uint64_t realtime_ns, uint64_t monotonic_ns, const char* account,
+                             size_t account_len, uint32_t route, uint32_t venue,
+                             uint32_t verdict, uint32_t reason, uint64_t config_version,
+                             const char* inputs, size_t inputs_len, const char* payload,
+                             size_t payload_len, const char* payload_digest);
+int tgpy_journal_flag(const tg_journal* j, int durable, uint64_t ticket);
+int64_t tgpy_journal_limiter_define(tg_journal* j, uint32_t instance, const tg_limiter* lim,
+                                    uint32_t parent_instance, TGPY_CTX);
+int64_t tgpy_journal_limiter_acquire(tg_journal* j, uint32_t instance, const char* key,
+                                     size_t key_len, uint32_t tier, uint32_t cost,
+                                     uint64_t now_ns, int32_t allowed, int32_t reason,
+                                     uint64_t retry_after_ns, uint64_t remaining, uint32_t flags,
+                                     const tg_reservation* res, TGPY_CTX);
+int64_t tgpy_journal_limiter_cancel(tg_journal* j, uint32_t instance, const char* key,
+                                    size_t key_len, const tg_reservation* res, uint64_t now_ns,
+                                    TGPY_CTX);
+int64_t tgpy_journal_limiter_multiplier(tg_journal* j, uint32_t instance, double multiplier,
+                                        uint64_t now_ns, TGPY_CTX);
+int64_t tgpy_journal_limiter_shadow(tg_journal* j, uint32_t instance, int on, TGPY_CTX);
+int64_t tgpy_journal_breaker_define(tg_journal* j, uint32_t instance, const tg_breaker* b,
+                                    TGPY_CTX);
+int64_t tgpy_journal_breaker_acquire(tg_journal* j, uint32_t instance, uint64_t now_ns,
+                                     const tg_breaker_permit* permit, TGPY_CTX);
+int64_t tgpy_journal_breaker_outcome(tg_journal* j, uint32_t instance,
+                                     const tg_breaker_permit* permit, int outcome,
+                                     uint64_t latency_ns, uint64_t now_ns, TGPY_CTX);
+int64_t tgpy_journal_breaker_force(tg_journal* j, uint32_t instance, int state,
+                                   uint64_t now_ns, TGPY_CTX);
+int64_t tgpy_journal_breaker_transition(tg_journal* j, uint32_t instance, int32_t from_state,
+                                        int32_t to_state, uint64_t now_ns, double failure_rate,
+                                        double slow_rate, uint64_t open_ns, TGPY_CTX);
 """
+
+# The context of a tg_journal_record_* call as scalar arguments (the helpers
+# build its tg_journal_entry on the C stack); spelled out in the cdef, where
+# cffi takes no macros.
+_JOURNAL_CTX = (
+    "const char* account, size_t account_len, uint32_t route, uint32_t venue, "
+    "uint64_t config_version, uint64_t realtime_ns, uint64_t monotonic_ns, "
+    "const char* payload, size_t payload_len, int store_payload"
+)
+EXTRA_CDEF = EXTRA_CDEF.replace("TGPY_CTX", _JOURNAL_CTX)
 
 # cffi passes Python bytes to `const char*` parameters without a copy, but a
 # struct field cannot hold them; these helpers build the tg_route_request of
 # a request without headers (the tg_risk_order of an order) on the C stack,
 # so a single match (risk check) from Python needs no cffi allocation at all;
-# likewise the tg_auth_message of one request to verify or sign.
+# likewise the tg_auth_message of one request to verify or sign, and the
+# tg_journal_entry of a journal append or record.
 HELPERS_SOURCE = """
 static int tgpy_route_table_match1(const tg_route_table* t, const char* method,
                                    size_t method_len, const char* host, size_t host_len,
@@ -234,6 +278,179 @@ static int tgpy_auth_client1(int sign, const char* method, size_t method_len, co
             : tg_auth_canonical_request(&m, &p, out, cap, written, err);
   if (h != stack) free(h);
   return rc;
+}
+
+/* Audit journal. The tg_journal_entry of an append, and the context of a
+ * tg_journal_record_* call, are built on the C stack from scalar arguments,
+ * and the ticket comes back as the return value (> 0; tickets start at 1)
+ * or the negative TG_E* code, instead of through a pointer: an append from
+ * Python then needs no cffi allocation at all. Tickets count ring cells
+ * from 1 and stay far below 2^63 (centuries of appends). The call is made
+ * before tgpy_ticket reads the ticket (argument evaluation order is
+ * unspecified in C). */
+static int64_t tgpy_ticket(int rc, uint64_t ticket) {
+  if (rc != TG_OK) return rc;
+  return ticket <= (uint64_t)INT64_MAX ? (int64_t)ticket : TG_EINTERNAL;
+}
+
+static int64_t tgpy_journal_append1(tg_journal* j, uint32_t kind, int store_payload,
+                                    uint64_t realtime_ns, uint64_t monotonic_ns,
+                                    const char* account, size_t account_len, uint32_t route,
+                                    uint32_t venue, uint32_t verdict, uint32_t reason,
+                                    uint64_t config_version, const char* inputs,
+                                    size_t inputs_len, const char* payload, size_t payload_len,
+                                    const char* payload_digest) {
+  tg_journal_entry e;
+  uint64_t ticket = 0;
+  int rc;
+  if (kind > 0xFFFF) return TG_EINVAL;
+  tg_journal_entry_init(&e);
+  e.kind = (uint16_t)kind;
+  e.store_payload = (uint16_t)(store_payload != 0);
+  e.realtime_ns = realtime_ns;
+  e.monotonic_ns = monotonic_ns;
+  e.account = account;
+  e.account_len = account_len;
+  e.route = route;
+  e.venue = venue;
+  e.verdict = verdict;
+  e.reason = reason;
+  e.config_version = config_version;
+  e.inputs = (const uint8_t*)inputs;
+  e.inputs_len = inputs_len;
+  e.payload = (const uint8_t*)payload;
+  e.payload_len = payload_len;
+  e.payload_digest = (const uint8_t*)payload_digest;
+  rc = tg_journal_append(j, &e, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+/* tg_journal_is_durable (durable = 1) or _is_written: 1, 0 or TG_EINVAL. */
+static int tgpy_journal_flag(const tg_journal* j, int durable, uint64_t ticket) {
+  int out = 0;
+  const int rc = durable ? tg_journal_is_durable(j, ticket, &out)
+                         : tg_journal_is_written(j, ticket, &out);
+  return rc != TG_OK ? rc : out;
+}
+
+#define TGPY_CTX                                                                          \\
+  const char *account, size_t account_len, uint32_t route, uint32_t venue,                \\
+      uint64_t config_version, uint64_t realtime_ns, uint64_t monotonic_ns,               \\
+      const char *payload, size_t payload_len, int store_payload
+#define TGPY_CTX_ENTRY(e)                                                                 \\
+  tg_journal_entry e;                                                                     \\
+  uint64_t ticket = 0;                                                                    \\
+  int rc;                                                                                 \\
+  tg_journal_entry_init(&e);                                                              \\
+  e.account = account;                                                                    \\
+  e.account_len = account_len;                                                            \\
+  e.route = route;                                                                        \\
+  e.venue = venue;                                                                        \\
+  e.config_version = config_version;                                                      \\
+  e.realtime_ns = realtime_ns;                                                            \\
+  e.monotonic_ns = monotonic_ns;                                                          \\
+  e.payload = (const uint8_t*)payload;                                                    \\
+  e.payload_len = payload_len;                                                            \\
+  e.store_payload = (uint16_t)(store_payload != 0)
+
+static int64_t tgpy_journal_limiter_define(tg_journal* j, uint32_t instance,
+                                           const tg_limiter* lim, uint32_t parent_instance,
+                                           TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_limiter_define(j, instance, lim, parent_instance, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+/* tg_journal_record_limiter_acquire, or _reserve when res is not NULL. */
+static int64_t tgpy_journal_limiter_acquire(tg_journal* j, uint32_t instance, const char* key,
+                                            size_t key_len, uint32_t tier, uint32_t cost,
+                                            uint64_t now_ns, int32_t allowed, int32_t reason,
+                                            uint64_t retry_after_ns, uint64_t remaining,
+                                            uint32_t flags, const tg_reservation* res,
+                                            TGPY_CTX) {
+  tg_limit_decision d;
+  TGPY_CTX_ENTRY(ctx);
+  d.allowed = allowed;
+  d.reason = reason;
+  d.retry_after_ns = retry_after_ns;
+  d.remaining = remaining;
+  d.flags = flags;
+  d.reserved = 0;
+  if (res != NULL) {
+    rc = tg_journal_record_limiter_reserve(j, instance, key, key_len, tier, cost, now_ns, &d, res,
+                                           &ctx, &ticket);
+  } else {
+    rc = tg_journal_record_limiter_acquire(j, instance, key, key_len, tier, cost, now_ns, &d,
+                                           &ctx, &ticket);
+  }
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_limiter_cancel(tg_journal* j, uint32_t instance, const char* key,
+                                           size_t key_len, const tg_reservation* res,
+                                           uint64_t now_ns, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_limiter_cancel(j, instance, key, key_len, res, now_ns, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_limiter_multiplier(tg_journal* j, uint32_t instance,
+                                               double multiplier, uint64_t now_ns, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_limiter_multiplier(j, instance, multiplier, now_ns, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_limiter_shadow(tg_journal* j, uint32_t instance, int on, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_limiter_shadow(j, instance, on, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_breaker_define(tg_journal* j, uint32_t instance, const tg_breaker* b,
+                                           TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_breaker_define(j, instance, b, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_breaker_acquire(tg_journal* j, uint32_t instance, uint64_t now_ns,
+                                            const tg_breaker_permit* permit, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_breaker_acquire(j, instance, now_ns, permit, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_breaker_outcome(tg_journal* j, uint32_t instance,
+                                            const tg_breaker_permit* permit, int outcome,
+                                            uint64_t latency_ns, uint64_t now_ns, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_breaker_outcome(j, instance, permit, outcome, latency_ns, now_ns, &ctx,
+                                         &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_breaker_force(tg_journal* j, uint32_t instance, int state,
+                                          uint64_t now_ns, TGPY_CTX) {
+  TGPY_CTX_ENTRY(ctx);
+  rc = tg_journal_record_breaker_force(j, instance, state, now_ns, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
+}
+
+static int64_t tgpy_journal_breaker_transition(tg_journal* j, uint32_t instance,
+                                               int32_t from_state, int32_t to_state,
+                                               uint64_t now_ns, double failure_rate,
+                                               double slow_rate, uint64_t open_ns, TGPY_CTX) {
+  tg_breaker_event ev;
+  TGPY_CTX_ENTRY(ctx);
+  ev.from_state = from_state;
+  ev.to_state = to_state;
+  ev.now_ns = now_ns;
+  ev.failure_rate = failure_rate;
+  ev.slow_rate = slow_rate;
+  ev.open_ns = open_ns;
+  rc = tg_journal_record_breaker_transition(j, instance, &ev, &ctx, &ticket);
+  return tgpy_ticket(rc, ticket);
 }
 """
 

@@ -21,7 +21,15 @@ API mode. It offers:
 * :class:`Authenticator` - HMAC-SHA256 request signatures with key
   rotation, replay protection and revocation, and the client side
   (:func:`sign_request`, :func:`canonical_request`, :func:`hmac_sha256`,
-  :func:`generate_nonce`).
+  :func:`generate_nonce`);
+* :class:`Journal` - the compliance audit journal: tamper-evident,
+  hash-chained, signed segment files written by a thread of its own or by
+  :meth:`Journal.poll`, with tickets that say when a record is written or
+  durable, and ``record_*`` methods that journal a :class:`Limiter`'s or a
+  :class:`Breaker`'s decisions for :func:`replay_journal`;
+  :func:`read_journal` iterates over the verified records (raising
+  :class:`JournalCorruptError` where verification fails) and
+  :func:`verify_journal` checks a whole journal.
 
 Time is monotonic nanoseconds. Every decision method takes an optional
 ``now_ns``; without it the library's clock (:func:`now_ns`) is read.
@@ -29,7 +37,11 @@ Request authentication is the exception: its times are wall-clock Unix
 nanoseconds (:func:`time.time_ns`), the clock clients stamp requests with.
 
 Errors from the library raise :class:`TollgateError` (``.code``,
-``.status``, ``.message``); rejections are ordinary return values.
+``.status``, ``.message``); rejections are ordinary return values. A
+journal append that could not be taken raises a subclass saying what
+happened to the entry: :class:`JournalFullError`,
+:class:`JournalDroppedError`, :class:`JournalClosedError` or
+:class:`JournalIOError`.
 """
 
 from ._lib import LIBRARY_VERSION, now_ns
@@ -65,10 +77,43 @@ from .breaker import (
 from .errors import (
     BreakerOpen,
     InvalidArgumentError,
+    JournalClosedError,
+    JournalCorruptError,
+    JournalDroppedError,
+    JournalFullError,
+    JournalIOError,
     NotFoundError,
     StateError,
     TollgateError,
     status_str,
+)
+from .journal import (
+    JOURNAL_KIND_HOST_FIRST,
+    JOURNAL_KIND_HOST_LAST,
+    Journal,
+    JournalDurability,
+    JournalEvent,
+    JournalEventType,
+    JournalKind,
+    JournalMode,
+    JournalOnFull,
+    JournalProblem,
+    JournalReader,
+    JournalRecord,
+    JournalRecordType,
+    JournalRecovery,
+    JournalStats,
+    ReplayComponent,
+    ReplayIssue,
+    ReplayMismatch,
+    ReplayReport,
+    VerifyReport,
+    describe_journal_inputs,
+    ed25519_public_key,
+    journal_kind_name,
+    read_journal,
+    replay_journal,
+    verify_journal,
 )
 from .limiter import (
     RETRY_NEVER,
@@ -161,6 +206,26 @@ __all__ = [
     "HeaderPredicate",
     "InvalidArgumentError",
     "InvalidRouteBuildError",
+    "JOURNAL_KIND_HOST_FIRST",
+    "JOURNAL_KIND_HOST_LAST",
+    "Journal",
+    "JournalClosedError",
+    "JournalCorruptError",
+    "JournalDroppedError",
+    "JournalDurability",
+    "JournalEvent",
+    "JournalEventType",
+    "JournalFullError",
+    "JournalIOError",
+    "JournalKind",
+    "JournalMode",
+    "JournalOnFull",
+    "JournalProblem",
+    "JournalReader",
+    "JournalRecord",
+    "JournalRecordType",
+    "JournalRecovery",
+    "JournalStats",
     "KillScope",
     "KillSwitchEvent",
     "LIBRARY_VERSION",
@@ -185,6 +250,10 @@ __all__ = [
     "PriceOutcome",
     "PriceResult",
     "RETRY_NEVER",
+    "ReplayComponent",
+    "ReplayIssue",
+    "ReplayMismatch",
+    "ReplayReport",
     "Request",
     "Reservation",
     "RiskBatch",
@@ -211,15 +280,22 @@ __all__ = [
     "VenueSet",
     "VenueStats",
     "VenueStrategy",
+    "VerifyReport",
     "WindowType",
     "auth_detail_name",
     "auth_reason_name",
     "canonical_request",
+    "describe_journal_inputs",
+    "ed25519_public_key",
     "generate_nonce",
     "hmac_sha256",
+    "journal_kind_name",
     "normalize_path",
     "now_ns",
+    "read_journal",
+    "replay_journal",
     "risk_reason_name",
     "sign_request",
     "status_str",
+    "verify_journal",
 ]

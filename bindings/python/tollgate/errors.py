@@ -14,9 +14,23 @@ class                  C codes                     also a
 InvalidArgumentError   TG_EINVAL, TG_ERANGE        ValueError
 NotFoundError          TG_ENOTFOUND                LookupError
 StateError             TG_ESTATE                   RuntimeError
+JournalClosedError     TG_ESTATE (a closed         StateError
+                       journal's appends)
+JournalFullError       TG_EFULL
+JournalDroppedError    TG_EDROPPED
+JournalIOError         TG_EIO
+JournalCorruptError    TG_EIO (reading: a record
+                       failed verification)
 =====================  ==========================  =======================
 
 Arguments of the wrong Python type raise plain :class:`TypeError`.
+
+The journal's append errors say what happened to the entry: it was refused
+(:class:`JournalFullError`: the ring is full and the policy is ``reject``,
+fail the request closed), dropped (:class:`JournalDroppedError`: the policy
+is ``drop``, and the journal records how many were lost), or not taken
+because the journal is closed (:class:`JournalClosedError`) or stopped by
+an I/O error (:class:`JournalIOError`).
 
 :class:`BreakerOpen` is not an error of the library: it is how the
 ``Breaker.call()`` context manager reports a rejected call.
@@ -30,12 +44,18 @@ from ._native import ffi, lib
 
 if TYPE_CHECKING:  # pragma: no cover
     from .breaker import Permit
+    from .journal import JournalProblem
 
 __all__ = [
     "TollgateError",
     "InvalidArgumentError",
     "NotFoundError",
     "StateError",
+    "JournalClosedError",
+    "JournalFullError",
+    "JournalDroppedError",
+    "JournalIOError",
+    "JournalCorruptError",
     "BreakerOpen",
     "status_str",
 ]
@@ -82,11 +102,73 @@ class StateError(TollgateError, RuntimeError):
     """The operation is not allowed in the object's state (TG_ESTATE)."""
 
 
+class JournalClosedError(StateError):
+    """The journal is closed: the entry was not taken (TG_ESTATE)."""
+
+
+class JournalFullError(TollgateError):
+    """The journal's ring is full and its policy is ``reject`` (TG_EFULL).
+
+    The entry was not taken and nothing records it: fail the request
+    closed (or retry it). Counted in ``Journal.stats().rejected``.
+    """
+
+
+class JournalDroppedError(TollgateError):
+    """The journal's ring was full and its policy is ``drop`` (TG_EDROPPED).
+
+    The entry was dropped; the journal counts it
+    (``Journal.stats().dropped``) and writes a ``records_dropped`` record,
+    so the loss is visible in the journal itself.
+    """
+
+
+class JournalIOError(TollgateError):
+    """An I/O error stopped the journal, or it cannot be used (TG_EIO).
+
+    Nothing is written or acknowledged after the error; the message names
+    the file, the offset and the errno. Opening a damaged journal also
+    raises it (``verify_journal`` locates the damage).
+    """
+
+
+class JournalCorruptError(TollgateError):
+    """Reading stopped at a record that failed verification.
+
+    ``problem`` (a :class:`~tollgate.JournalProblem`) says what and where:
+    its ``category`` (``"manifest"``, ``"header"``, ``"record"``, ``"seal"``,
+    ``"torn_tail"``, ...), ``file``, ``segment``, byte ``offset``,
+    ``sequence`` and ``message``. Every record yielded before it was
+    verified. ``code`` is TG_EIO, as for a damaged journal that cannot be
+    opened.
+    """
+
+    problem: "JournalProblem"
+
+    def __init__(self, problem: "JournalProblem") -> None:
+        self.problem = problem
+        details = [f"segment {problem.segment}"] if problem.segment else []
+        if problem.segment or problem.offset:
+            details.append(f"offset {problem.offset}")
+        if problem.sequence:
+            details.append(f"sequence {problem.sequence}")
+        where = problem.file or "the journal"
+        if details:
+            where += f" ({', '.join(details)})"
+        super().__init__(lib.TG_EIO, f"{problem.category} problem in {where}: {problem.message}")
+
+    def __reduce__(self) -> Tuple[Any, ...]:
+        return (type(self), (self.problem,))
+
+
 _BY_CODE: Dict[int, Type[TollgateError]] = {
     lib.TG_EINVAL: InvalidArgumentError,
     lib.TG_ERANGE: InvalidArgumentError,
     lib.TG_ENOTFOUND: NotFoundError,
     lib.TG_ESTATE: StateError,
+    lib.TG_EFULL: JournalFullError,
+    lib.TG_EDROPPED: JournalDroppedError,
+    lib.TG_EIO: JournalIOError,
 }
 
 

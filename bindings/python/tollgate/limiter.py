@@ -451,6 +451,12 @@ class Limiter:
         parent: a limiter whose empty-key bucket (same tier index, or tier 0)
             must also admit each request; tokens are given back to this
             limiter when the parent rejects. The child keeps it alive.
+        hash_seed: the seed of the keyed hash that places keys in the table
+            (0 .. 2**64 - 1); None or 0 (the default) lets the library pick
+            a random one. A journal records the seed
+            (:meth:`Journal.record_limiter_define`), so a replay places keys,
+            and refuses for capacity, as the live limiter did; set it only to
+            make placement reproducible across processes.
 
     Raises:
         TollgateError: the library rejected the configuration (the message
@@ -468,6 +474,7 @@ class Limiter:
         shadow: bool = False,
         multiplier: float = 1.0,
         parent: Optional["Limiter"] = None,
+        hash_seed: Optional[int] = None,
     ) -> None:
         self._ptr = NULL
         self._parent: Optional[Limiter] = None
@@ -511,6 +518,8 @@ class Limiter:
             raise TypeError("shadow must be a bool")
         opts.shadow = 1 if shadow else 0
         opts.multiplier = check_float("multiplier", multiplier)
+        if hash_seed is not None:
+            opts.hash_seed = check_uint("hash_seed", hash_seed, U64_MAX)
         if parent is not None:
             if not isinstance(parent, Limiter):
                 raise TypeError(f"parent must be a Limiter, not {type(parent).__name__}")
