@@ -213,7 +213,9 @@ class journal {
 
   // Drains the ring, seals the segment with a close checkpoint, syncs and
   // records the journal as closed in the manifest. Later appends fail.
-  // Idempotent.
+  // An append racing close either returns failed or gets a ticket that
+  // close writes before the seal (or, when close hits an I/O error, that
+  // is never reported written; the status says why). Idempotent.
   absl::Status close();
 
   // OK, or the error that stopped the writer.
