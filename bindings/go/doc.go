@@ -23,6 +23,11 @@
 //   - [Authenticator]: HMAC-SHA256 request signatures with key rotation, a
 //     clock-skew window, replay protection that fails closed, and instant
 //     revocation; [SignRequest] and [SignHTTPRequest] on the client side.
+//   - [Journal]: the compliance audit journal: hash-chained, signed,
+//     append-only segment files; an allocation-free [Journal.Append] with
+//     tickets that say when a record is written or durable; recording of
+//     limiter and breaker decisions that [ReplayJournal] decides again;
+//     [OpenJournalReader] and [VerifyJournal] to read and check a journal.
 //
 // # Time
 //
@@ -94,6 +99,17 @@
 // [Authenticator.SetEventCallback] sees every change. [SignRequest],
 // [SignHTTPRequest] and [CanonicalRequest] are the client side;
 // [AuthParams.Stamped] fills a fresh nonce and the current time.
+//
+// # Audit journal
+//
+// [OpenJournal] takes [JournalOptions] (a directory and an Ed25519
+// signing seed; zero fields mean the library's defaults). [Journal.Append]
+// returns a ticket; [Journal.IsWritten], [Journal.IsDurable] and
+// [Journal.WaitDurable] say when its record is safe. In poll mode the host
+// writes with [Journal.Poll]. A full ring is an error wrapping [ErrFull]
+// or [ErrDropped] (per [RingFullPolicy]); an I/O error stops the journal
+// ([ErrIO]). The Record* methods journal a [Limiter]'s or [Breaker]'s
+// configuration and decisions as replay inputs.
 //
 // # Lifetime and concurrency
 //

@@ -396,3 +396,8 @@ func tollgateGoAuthEvent(h C.uintptr_t, ev *C.tg_auth_event) {
 	}()
 	(*fn)(e)
 }
+
+//export tollgateGoJournalEvent
+func tollgateGoJournalEvent(h C.uintptr_t, ev *C.tg_journal_event) {
+	journalEvent(h, ev)
+}

@@ -3,6 +3,7 @@ package tollgate_test
 import (
 	"errors"
 	"fmt"
+	"os"
 
 	tollgate "github.com/tollgate-dev/tollgate/bindings/go"
 )
@@ -104,4 +105,51 @@ func ExampleError() {
 	// Output:
 	// true
 	// TG_ERANGE true
+}
+
+// An audit journal written from the host's loop (poll mode), a limiter's
+// decisions recorded in it, then verified and replayed.
+func ExampleOpenJournal() {
+	dir, err := os.MkdirTemp("", "tollgate-journal-example-")
+	if err != nil {
+		panic(err)
+	}
+	defer os.RemoveAll(dir)
+	var seed [32]byte // from the host's key store; not all zero
+	copy(seed[:], "an example seed, not a real one")
+	j, err := tollgate.OpenJournal(tollgate.JournalOptions{Directory: dir, SigningSeed: seed, Mode: tollgate.JournalWriterPoll})
+	if err != nil {
+		panic(err)
+	}
+	lim, err := tollgate.NewLimiter(tollgate.LimiterOptions{Tiers: []tollgate.Tier{{Name: "t", Rate: 10, Burst: 2}}})
+	if err != nil {
+		panic(err)
+	}
+	defer lim.Close()
+	if _, err := j.RecordLimiterDefine(1, lim, tollgate.NoParent, nil); err != nil {
+		panic(err)
+	}
+	now := uint64(1_000_000_000)
+	for i := 0; i < 3; i++ {
+		d, _ := lim.AcquireString("acct-42", 0, 1, now)
+		ticket, err := j.RecordLimiterAcquireString(1, "acct-42", 0, 1, now, d, &tollgate.RecordContext{Account: "acct-42"})
+		if err != nil {
+			panic(err) // ErrFull: fail the request closed
+		}
+		j.Poll()
+		written, _ := j.IsWritten(ticket)
+		fmt.Printf("decision %d: allowed=%v written=%v\n", i, d.Allowed, written)
+	}
+	if err := j.Close(); err != nil {
+		panic(err)
+	}
+	key, _ := tollgate.Ed25519PublicKey(seed)
+	v, _ := tollgate.VerifyJournal(dir, tollgate.ReadOptions{PublicKey: &key})
+	r, _ := tollgate.ReplayJournal(dir, tollgate.ReadOptions{})
+	fmt.Printf("verified=%v events=%d; replayed %d decisions, %d mismatches\n", v.OK, v.Events, r.Decisions, r.Mismatches)
+	// Output:
+	// decision 0: allowed=true written=true
+	// decision 1: allowed=true written=true
+	// decision 2: allowed=false written=true
+	// verified=true events=4; replayed 3 decisions, 0 mismatches
 }

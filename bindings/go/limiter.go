@@ -125,6 +125,12 @@ type LimiterOptions struct {
 	// below took are given back (ReasonParent). The child keeps the parent
 	// alive.
 	Parent *Limiter
+	// HashSeed seeds the hashing that places keys in the table (and so
+	// decides which keys compete for room when it is full). 0: random. A
+	// journal records the seed (Journal.RecordLimiterDefine), so a replay
+	// places keys as this limiter did without setting it; set it to make
+	// placement reproducible across runs.
+	HashSeed uint64
 }
 
 // LimitReason says why a request was (or in shadow mode would have been)
@@ -291,6 +297,7 @@ func NewLimiter(o LimiterOptions) (*Limiter, error) {
 	if o.Multiplier != 0 {
 		opts.multiplier = C.double(o.Multiplier)
 	}
+	opts.hash_seed = C.uint64_t(o.HashSeed)
 	if o.Parent != nil {
 		if err := o.Parent.enter(); err != nil {
 			return nil, invalid("the parent limiter is closed")

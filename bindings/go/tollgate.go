@@ -100,6 +100,15 @@ const (
 	ErrState Status = -7
 	// ErrInternal: a bug in tollgate; please report it.
 	ErrInternal Status = -8
+	// ErrFull: a bounded queue is full and its policy refuses (the
+	// journal's ring with RingFullReject): fail the request closed.
+	ErrFull Status = -9
+	// ErrDropped: a bounded queue is full and dropped the entry, counting
+	// it (the journal's ring with RingFullDrop).
+	ErrDropped Status = -10
+	// ErrIO: an I/O error stopped the object (the journal); the message
+	// says which (errno).
+	ErrIO Status = -11
 )
 
 var (
@@ -112,6 +121,9 @@ var (
 	_ = [1]struct{}{}[int(ErrNotFound)-C.TG_ENOTFOUND]
 	_ = [1]struct{}{}[int(ErrState)-C.TG_ESTATE]
 	_ = [1]struct{}{}[int(ErrInternal)-C.TG_EINTERNAL]
+	_ = [1]struct{}{}[int(ErrFull)-C.TG_EFULL]
+	_ = [1]struct{}{}[int(ErrDropped)-C.TG_EDROPPED]
+	_ = [1]struct{}{}[int(ErrIO)-C.TG_EIO]
 )
 
 // String returns the library's name for the code, such as "TG_EINVAL", or
