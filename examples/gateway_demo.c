@@ -262,6 +262,7 @@ int main(int argc, char** argv) {
     if (route.match.status != TG_ROUTE_MATCHED) {
       a->refused++;
       ctx.kind = KIND_ROUTE_REFUSED;
+      ctx.verdict = TG_JOURNAL_VERDICT_REJECTED;
       ctx.reason = (uint32_t)route.match.status;
       ctx.store_payload = 1; /* keep the refused path itself */
       if (journaled(tg_journal_append(journal, &ctx, NULL), "refusal")) return 1;

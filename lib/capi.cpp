@@ -367,6 +367,12 @@ int tg_limiter_set_shadow(tg_limiter* lim, int on) {
   });
 }
 
+int tg_limiter_hash_seed(const tg_limiter* lim, uint64_t* out) {
+  if (!live_limiter(lim) || out == nullptr) return TG_EINVAL;
+  *out = lim->impl->hash_seed();
+  return TG_OK;
+}
+
 int tg_limiter_tier_index(const tg_limiter* lim, const char* name, uint32_t* out) {
   return guarded(nullptr, [&]() -> int {
     if (!live_limiter(lim) || name == nullptr || out == nullptr) return TG_EINVAL;

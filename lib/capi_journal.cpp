@@ -127,6 +127,8 @@ int journal_code(const absl::Status& st) noexcept {
       return TG_ERANGE;
     case absl::StatusCode::kFailedPrecondition:
       return TG_ESTATE;
+    case absl::StatusCode::kNotFound:
+      return TG_ENOTFOUND;  // no journal there (create_if_missing = 0)
     case absl::StatusCode::kDeadlineExceeded:
       return TG_OK;
     default:
@@ -212,6 +214,7 @@ int read_context(const tg_journal_entry* ctx, jr::record_context* out) noexcept 
   out->realtime_ns = e.realtime_ns;
   out->monotonic_ns = e.monotonic_ns;
   out->payload = e.payload;
+  out->payload_digest = e.payload_digest;
   out->store_payload = e.store_payload;
   return TG_OK;
 }

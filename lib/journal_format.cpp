@@ -37,9 +37,11 @@ std::string kind_name(std::uint16_t kind) {
   for (const auto& e : kind_names) {
     if (e.kind == kind) return std::string(e.name);
   }
-  char buf[16];
-  std::snprintf(buf, sizeof buf, "%s0x%04x",
-                kind >= host_kind_first ? "host:" : "unknown:", static_cast<unsigned>(kind));
+  char buf[24];
+  const char* space = kind >= host_kind_first && kind <= host_kind_last ? "host:"
+                      : kind > host_kind_last                           ? "reserved:"
+                                                                        : "unknown:";
+  std::snprintf(buf, sizeof buf, "%s0x%04x", space, static_cast<unsigned>(kind));
   return buf;
 }
 

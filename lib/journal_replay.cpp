@@ -6,6 +6,7 @@
 #include <array>
 #include <bit>
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <cstring>
 #include <deque>
@@ -136,9 +137,14 @@ append_result append(journal& j, event_kind kind, const writer& w, std::uint32_t
   e.config_version = ctx.config_version;
   e.inputs = w.view();
   e.payload = ctx.payload;
+  e.payload_digest = ctx.payload_digest;
   e.store_payload = ctx.store_payload;
   return j.append(e);
 }
+
+// docs/journal-format.md: tollgate's verdicts.
+constexpr std::uint32_t verdict_allowed = 0;
+constexpr std::uint32_t verdict_rejected = 1;
 
 constexpr append_result too_large() noexcept { return {append_status::too_large, 0}; }
 
@@ -183,8 +189,8 @@ append_result record_limiter_acquire(journal& j, std::uint32_t instance, std::st
   writer w(component::limiter, static_cast<std::uint8_t>(limiter_op::acquire), instance);
   put_decision(w, tier, cost, now_ns, d);
   if (!w.bytes16(key)) return too_large();
-  return append(j, event_kind::decision, w, d.allowed ? 1 : 0, static_cast<std::uint32_t>(d.reason),
-                ctx);
+  return append(j, event_kind::decision, w, d.allowed ? verdict_allowed : verdict_rejected,
+                static_cast<std::uint32_t>(d.reason), ctx);
 }
 
 append_result record_limiter_reserve(journal& j, std::uint32_t instance, std::string_view key,
@@ -197,8 +203,8 @@ append_result record_limiter_reserve(journal& j, std::uint32_t instance, std::st
   w.u64(res.cost);
   w.u32(res.flags);
   if (!w.bytes16(key)) return too_large();
-  return append(j, event_kind::decision, w, d.allowed ? 1 : 0, static_cast<std::uint32_t>(d.reason),
-                ctx);
+  return append(j, event_kind::decision, w, d.allowed ? verdict_allowed : verdict_rejected,
+                static_cast<std::uint32_t>(d.reason), ctx);
 }
 
 append_result record_limiter_cancel(journal& j, std::uint32_t instance, std::string_view key,
@@ -261,8 +267,8 @@ append_result record_breaker_acquire(journal& j, std::uint32_t instance, std::ui
   w.i32(static_cast<std::int32_t>(p.state));
   w.u64(p.retry_after_ns);
   w.u64(p.token);
-  return append(j, event_kind::decision, w, p.allowed ? 1 : 0, static_cast<std::uint32_t>(p.reason),
-                ctx);
+  return append(j, event_kind::decision, w, p.allowed ? verdict_allowed : verdict_rejected,
+                static_cast<std::uint32_t>(p.reason), ctx);
 }
 
 append_result record_breaker_outcome(journal& j, std::uint32_t instance, const permit& p, outcome o,
@@ -488,14 +494,53 @@ const char* breaker_reason_name(breaker_reason r) {
   return i < std::size(names) ? names[i] : "?";
 }
 
-std::string json_string(std::string_view s) {
+// Whether s is well-formed UTF-8 (no overlong forms, surrogates or values
+// above U+10FFFF).
+bool valid_utf8(std::string_view s) {
+  std::size_t i = 0;
+  while (i < s.size()) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    std::size_t n = 0;
+    std::uint32_t cp = 0;
+    if (c < 0x80) {
+      ++i;
+      continue;
+    } else if (c >= 0xC2 && c <= 0xDF) {
+      n = 1;
+      cp = c & 0x1Fu;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+      n = 2;
+      cp = c & 0x0Fu;
+    } else if (c >= 0xF0 && c <= 0xF4) {
+      n = 3;
+      cp = c & 0x07u;
+    } else {
+      return false;
+    }
+    if (s.size() - i <= n) return false;
+    for (std::size_t k = 1; k <= n; ++k) {
+      const auto cc = static_cast<unsigned char>(s[i + k]);
+      if ((cc & 0xC0u) != 0x80u) return false;
+      cp = (cp << 6) | (cc & 0x3Fu);
+    }
+    if ((n == 2 && (cp < 0x800 || (cp >= 0xD800 && cp <= 0xDFFF))) ||
+        (n == 3 && (cp < 0x10000 || cp > 0x10FFFF))) {
+      return false;
+    }
+    i += n + 1;
+  }
+  return true;
+}
+
+// A JSON string of valid UTF-8 text (control characters escaped).
+std::string json_text(std::string_view s) {
   std::string out = "\"";
   for (const char ch : s) {
     const auto c = static_cast<unsigned char>(ch);
     if (c == '"' || c == '\\') {
       out += '\\';
       out += ch;
-    } else if (c < 0x20 || c >= 0x7f) {
+    } else if (c < 0x20 || c == 0x7f) {
       char buf[8];
       std::snprintf(buf, sizeof buf, "\\u%04x", c);
       out += buf;
@@ -504,6 +549,22 @@ std::string json_string(std::string_view s) {
     }
   }
   return out + "\"";
+}
+
+// `"name":"text"` for bytes that are UTF-8 text, else `"name_hex":"..."`:
+// keys and names are bytes, and JSON strings are Unicode.
+std::string json_bytes_field(std::string_view name, std::string_view bytes) {
+  if (valid_utf8(bytes)) return "\"" + std::string(name) + "\":" + json_text(bytes);
+  return "\"" + std::string(name) + "_hex\":\"" +
+         jf::to_hex({reinterpret_cast<const std::uint8_t*>(bytes.data()), bytes.size()}) + "\"";
+}
+
+// A JSON number, or null for NaN and infinities (which JSON cannot spell).
+std::string json_number(double v) {
+  if (!std::isfinite(v)) return "null";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.17g", v);
+  return buf;
 }
 
 std::string fmt(const char* f, auto... args) {
@@ -543,16 +604,20 @@ std::string describe_limiter(reader& r, std::uint8_t op) {
       limiter_define d;
       if (!read_limiter_define(r, &d)) break;
       std::string s = fmt(",\"capacity\":%" PRIu64 ",\"hash_seed\":%" PRIu64
-                          ",\"multiplier\":%.17g,\"on_full\":\"%s\",\"shadow\":%s",
-                          d.opts.capacity, d.opts.hash_seed, d.opts.multiplier,
+                          ",\"multiplier\":%s,\"on_full\":\"%s\",\"shadow\":%s",
+                          d.opts.capacity, d.opts.hash_seed, json_number(d.opts.multiplier).c_str(),
                           d.opts.on_full == on_full_policy::reject ? "reject" : "overflow",
                           d.opts.shadow ? "true" : "false");
       if (d.parent != no_parent) s += fmt(",\"parent\":%u", d.parent);
       s += ",\"tiers\":[";
       for (std::size_t i = 0; i < d.opts.tiers.size(); ++i) {
         const tier& t = d.opts.tiers[i];
-        s += (i ? "," : "") + std::string("{\"name\":") + json_string(t.name) +
-             fmt(",\"rate\":%.17g,\"burst\":%u}", t.rate, t.burst);
+        if (i != 0) s += ",";
+        s += "{";
+        s += json_bytes_field("name", t.name);
+        s += ",\"rate\":";
+        s += json_number(t.rate);
+        s += fmt(",\"burst\":%u}", t.burst);
       }
       return s + "]";
     }
@@ -562,7 +627,7 @@ std::string describe_limiter(reader& r, std::uint8_t op) {
       const bool reserve = op == static_cast<std::uint8_t>(limiter_op::reserve);
       if (!read_limiter_call(r, reserve, &c)) break;
       std::string s =
-          ",\"key\":" + json_string(c.key) +
+          "," + json_bytes_field("key", c.key) +
           fmt(",\"tier\":%u,\"cost\":%u,\"now_ns\":%" PRIu64 ",", c.tier, c.cost, c.now) +
           decision_json(c.d);
       if (reserve) {
@@ -574,7 +639,7 @@ std::string describe_limiter(reader& r, std::uint8_t op) {
     case limiter_op::cancel: {
       limiter_call c;
       if (!read_limiter_cancel(r, &c)) break;
-      return ",\"key\":" + json_string(c.key) +
+      return "," + json_bytes_field("key", c.key) +
              fmt(",\"tier\":%u,\"own_ns\":%" PRIu64 ",\"reserved\":%" PRIu64
                  ",\"flags\":%u,\"now_ns\":%" PRIu64,
                  c.res.tier, c.res.own_ns, c.res.cost, c.res.flags, c.now);
@@ -583,7 +648,7 @@ std::string describe_limiter(reader& r, std::uint8_t op) {
       const double m = r.f64();
       const std::uint64_t now = r.u64();
       if (!r.done()) break;
-      return fmt(",\"multiplier\":%.17g,\"now_ns\":%" PRIu64, m, now);
+      return ",\"multiplier\":" + json_number(m) + fmt(",\"now_ns\":%" PRIu64, now);
     }
     case limiter_op::shadow: {
       const std::uint8_t on = r.u8();
@@ -602,12 +667,12 @@ std::string describe_breaker(reader& r, std::uint8_t op) {
       return fmt(",\"window\":\"%s\",\"window_size\":%u,\"minimum_calls\":%u",
                  o.window == window_type::count ? "count" : "time", o.window_size,
                  o.minimum_calls) +
-             fmt(",\"bucket_ns\":%" PRIu64 ",\"failure_rate_threshold\":%.17g", o.bucket_ns,
-                 o.failure_rate_threshold) +
-             fmt(",\"slow_rate_threshold\":%.17g,\"slow_call_ns\":%" PRIu64, o.slow_rate_threshold,
-                 o.slow_call_ns) +
-             fmt(",\"open_ns\":%" PRIu64 ",\"backoff_multiplier\":%.17g,\"max_open_ns\":%" PRIu64,
-                 o.open_ns, o.backoff_multiplier, o.max_open_ns) +
+             fmt(",\"bucket_ns\":%" PRIu64 ",\"failure_rate_threshold\":%s", o.bucket_ns,
+                 json_number(o.failure_rate_threshold).c_str()) +
+             fmt(",\"slow_rate_threshold\":%s,\"slow_call_ns\":%" PRIu64,
+                 json_number(o.slow_rate_threshold).c_str(), o.slow_call_ns) +
+             fmt(",\"open_ns\":%" PRIu64 ",\"backoff_multiplier\":%s,\"max_open_ns\":%" PRIu64,
+                 o.open_ns, json_number(o.backoff_multiplier).c_str(), o.max_open_ns) +
              fmt(",\"half_open_probes\":%u,\"max_in_flight\":%u,\"max_half_open_ns\":%" PRIu64,
                  o.half_open_probes, o.max_in_flight, o.max_half_open_ns);
     }
@@ -640,8 +705,9 @@ std::string describe_breaker(reader& r, std::uint8_t op) {
       if (!read_breaker_event(r, &ev)) break;
       return fmt(",\"from\":\"%s\",\"to\":\"%s\",\"now_ns\":%" PRIu64, state_name(ev.from),
                  state_name(ev.to), ev.now_ns) +
-             fmt(",\"failure_rate\":%.17g,\"slow_rate\":%.17g,\"open_ns\":%" PRIu64,
-                 ev.failure_rate, ev.slow_rate, ev.open_ns);
+             fmt(",\"failure_rate\":%s,\"slow_rate\":%s,\"open_ns\":%" PRIu64,
+                 json_number(ev.failure_rate).c_str(), json_number(ev.slow_rate).c_str(),
+                 ev.open_ns);
     }
   }
   return {};
@@ -668,10 +734,25 @@ std::optional<std::string> describe_inputs(std::span<const std::uint8_t> inputs)
 
 namespace {
 
+// Where a record is; copied, so that a report never points into records
+// the caller has let go of.
+struct place {
+  std::uint64_t seq = 0;
+  std::uint64_t segment = 0;
+  std::uint64_t offset = 0;
+  std::string account;
+};
+
+struct pending_transition {
+  breaker_event ev;
+  place at;  // the transition record, or the record whose call announced it
+};
+
 struct breaker_slot {
   std::unique_ptr<breaker> b;
-  std::deque<breaker_event> replayed;  // announced by the replayed breaker
-  std::deque<breaker_event> recorded;  // transition records not yet matched
+  const place* here = nullptr;              // the record being replayed
+  std::deque<pending_transition> replayed;  // announced by the replayed breaker
+  std::deque<pending_transition> recorded;  // transition records not yet matched
   bool records_transitions = false;
 };
 
@@ -680,8 +761,10 @@ class replayer {
   replayer(replay_report* rep, const replay_options& o) : rep_(rep), opts_(o) {}
 
   void feed(const jf::record_view& v, const journal_record_location& where) {
-    at_ = &v;
-    where_ = where;
+    here_.seq = v.seq;
+    here_.segment = where.segment;
+    here_.offset = where.offset;
+    here_.account.assign(v.account.data(), v.account.size());
     reader r(v.inputs);
     header h{};
     const int kind = parse_header(r, v.inputs, &h);
@@ -711,7 +794,7 @@ class replayer {
     ++rep_->issue_count;
     if (rep_->issues.size() < opts_.max_reported) {
       rep_->issues.push_back(
-          {at_->seq, where_.segment, where_.offset,
+          {here_.seq, here_.segment, here_.offset,
            fmt("%s %s instance %u: ", h_.comp == component::limiter ? "limiter" : "breaker",
                h_.comp == component::limiter ? limiter_op_name(h_.op) : breaker_op_name(h_.op),
                h_.instance) +
@@ -720,14 +803,18 @@ class replayer {
   }
 
   void mismatch(std::string recorded, std::string replayed) {
+    mismatch_at(here_, std::move(recorded), std::move(replayed));
+  }
+
+  void mismatch_at(const place& at, std::string recorded, std::string replayed) {
     replay_mismatch m;
-    m.sequence = at_->seq;
-    m.segment = where_.segment;
-    m.offset = where_.offset;
+    m.sequence = at.seq;
+    m.segment = at.segment;
+    m.offset = at.offset;
     m.comp = h_.comp;
     m.op = h_.op;
     m.instance = h_.instance;
-    m.account = std::string(at_->account);
+    m.account = at.account;
     m.recorded = std::move(recorded);
     m.replayed = std::move(replayed);
     ++rep_->mismatch_count;
@@ -828,18 +915,22 @@ class replayer {
   }
 
   static void on_breaker_event(void* user, const breaker_event& ev) {
-    static_cast<breaker_slot*>(user)->replayed.push_back(ev);
+    auto* s = static_cast<breaker_slot*>(user);
+    s->replayed.push_back({ev, *s->here});
   }
 
   // Pairs announced transitions with recorded ones, in order; at the end
   // (or when the instance is redefined) what is left is a difference.
   void settle(std::uint32_t instance, breaker_slot& s, bool final) {
+    const header keep = h_;
+    h_ = {component::breaker, static_cast<std::uint8_t>(breaker_op::transition), instance};
     while (!s.replayed.empty() && !s.recorded.empty()) {
-      const breaker_event& a = s.recorded.front();
-      const breaker_event& b = s.replayed.front();
+      const breaker_event& a = s.recorded.front().ev;
+      const breaker_event& b = s.replayed.front().ev;
       ++rep_->transitions;
       if (a.from != b.from || a.to != b.to || a.now_ns != b.now_ns || a.open_ns != b.open_ns) {
-        mismatch("transition " + describe(a), "transition " + describe(b));
+        mismatch_at(s.recorded.front().at, "transition " + describe(a),
+                    "transition " + describe(b));
       }
       s.recorded.pop_front();
       s.replayed.pop_front();
@@ -850,21 +941,22 @@ class replayer {
       // still needs.
       while (s.replayed.size() > 64) s.replayed.pop_front();
       if (final) s.replayed.clear();
+      h_ = keep;
       return;
     }
     // A transition is announced during the acquire or outcome that causes
     // it, so the host may journal it just before or just after that record:
     // only at the end is an unmatched one a difference.
-    if (!final) return;
-    const header keep = h_;
-    h_ = {component::breaker, static_cast<std::uint8_t>(breaker_op::transition), instance};
-    for (const breaker_event& ev : s.recorded) {
-      mismatch("transition " + describe(ev), "no such transition");
-    }
-    for (const breaker_event& ev : s.replayed) {
-      mismatch("no such transition", "transition " + describe(ev));
+    if (final) {
+      for (const pending_transition& p : s.recorded) {
+        mismatch_at(p.at, "transition " + describe(p.ev), "no such transition");
+      }
+      for (const pending_transition& p : s.replayed) {
+        mismatch_at(p.at, "no such transition", "transition " + describe(p.ev));
+      }
     }
     h_ = keep;
+    if (!final) return;
     s.recorded.clear();
     s.replayed.clear();
   }
@@ -893,6 +985,7 @@ class replayer {
         }
         breaker_slot& s = breakers_[h_.instance];
         s.b = std::move(*b);
+        s.here = &here_;
         s.b->set_listener(&on_breaker_event, &s);
         return;
       }
@@ -936,7 +1029,7 @@ class replayer {
         breaker_slot* s = find_breaker(h_.instance);
         if (s == nullptr) return;
         s->records_transitions = true;
-        s->recorded.push_back(ev);
+        s->recorded.push_back({ev, here_});
         settle(h_.instance, *s, false);
         return;
       }
@@ -946,8 +1039,7 @@ class replayer {
 
   replay_report* rep_;
   const replay_options& opts_;
-  const jf::record_view* at_ = nullptr;
-  journal_record_location where_;
+  place here_;
   header h_{};
   std::vector<std::unique_ptr<limiter>> owned_limiters_;
   std::unordered_map<std::uint32_t, limiter*> limiters_;

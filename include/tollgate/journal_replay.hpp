@@ -80,7 +80,8 @@ struct record_context {
   std::uint64_t config_version = 0;
   std::uint64_t realtime_ns = 0;
   std::uint64_t monotonic_ns = 0;
-  std::span<const std::uint8_t> payload;  // digested; stored if store_payload
+  std::span<const std::uint8_t> payload;         // digested; stored if store_payload
+  const std::uint8_t* payload_digest = nullptr;  // 32 bytes, if the host has it
   bool store_payload = false;
 };
 

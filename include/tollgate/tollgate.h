@@ -283,6 +283,11 @@ TG_API int tg_limiter_set_shadow(tg_limiter* lim, int on);
  * Since 0.1.0. */
 TG_API int tg_limiter_tier_index(const tg_limiter* lim, const char* name, uint32_t* out);
 
+/* The seed of the limiter's key hash (the one given, or the random one
+ * drawn when hash_seed was 0). Returns TG_OK or TG_EINVAL. Thread-safe.
+ * Since 0.2.0. */
+TG_API int tg_limiter_hash_seed(const tg_limiter* lim, uint64_t* out);
+
 /* Counters since creation. Written by the library. Since 0.1.0. */
 typedef struct tg_limiter_stats {
   uint64_t admitted;          /* decisions that returned allowed = 1 */
@@ -1470,8 +1475,10 @@ typedef struct tg_journal tg_journal;
 #define TG_JOURNAL_DURABILITY_EVERY_RECORD 3    /* default: every batch (group commit) */
 
 #define TG_JOURNAL_ON_FULL_REJECT 0 /* default: TG_EFULL, the host fails closed */
-#define TG_JOURNAL_ON_FULL_BLOCK 1  /* append waits for room */
-#define TG_JOURNAL_ON_FULL_DROP 2   /* TG_EDROPPED; the journal records the count */
+#define TG_JOURNAL_ON_FULL_BLOCK                                                 \
+  1                               /* append waits for room; in poll mode another \
+                                     thread must be polling meanwhile */
+#define TG_JOURNAL_ON_FULL_DROP 2 /* TG_EDROPPED; the journal records the count */
 
 /* Event kinds (docs/journal-format.md). Hosts may also use
  * TG_JOURNAL_KIND_HOST_FIRST .. TG_JOURNAL_KIND_HOST_LAST. */
@@ -1485,6 +1492,10 @@ typedef struct tg_journal tg_journal;
 #define TG_JOURNAL_KIND_HOST_LAST 0xFEFF
 #define TG_JOURNAL_KIND_RECORDS_DROPPED 0xFF00 /* written by the journal */
 #define TG_JOURNAL_KIND_TAIL_TRUNCATED 0xFF01  /* written by the journal */
+
+/* The verdicts tollgate writes (docs/journal-format.md). */
+#define TG_JOURNAL_VERDICT_ALLOWED 0
+#define TG_JOURNAL_VERDICT_REJECTED 1
 
 #define TG_JOURNAL_EVENT_IO_ERROR 0        /* status, error_number: the journal stopped */
 #define TG_JOURNAL_EVENT_TAIL_TRUNCATED 1  /* recovery cut count bytes at offset */
@@ -1524,7 +1535,9 @@ typedef struct tg_journal_options {
   uint64_t sync_every_records;       /* default 64 */
   uint64_t sync_every_us;            /* default 1000 */
   uint64_t ring_cells;               /* 64-byte cells, a power of two; default 65536 */
-  uint64_t max_entry_bytes;          /* account + inputs + stored payload; default 4096 */
+  uint64_t max_entry_bytes;          /* account + inputs + payload (+32 with payload_digest):
+                                        the ring carries a payload even when only its
+                                        digest is kept; default 4096 */
   uint64_t checkpoint_every_records; /* default 1024 */
   uint64_t checkpoint_every_ms;      /* default 1000 */
   uint64_t max_segment_bytes;        /* default 64 MiB */
@@ -1544,9 +1557,10 @@ TG_API void tg_journal_options_init(tg_journal_options* opts);
  * left by a crash is cut (TG_JOURNAL_EVENT_TAIL_TRUNCATED; see
  * tg_journal_recovery_get). Returns TG_OK, TG_EINVAL (bad options, or a
  * seed that is not the journal's key: err says which), TG_ERANGE,
- * TG_EVERSION, TG_ESTATE (a directory with unknown segment files, BoringSSL
- * missing), TG_EIO (the directory cannot be used, or damage that is not a
- * torn tail: tg_journal_verify locates it), TG_ENOMEM. Since 0.2.0. */
+ * TG_EVERSION, TG_ENOTFOUND (no journal there and create_if_missing 0),
+ * TG_ESTATE (a directory with unknown segment files, BoringSSL missing),
+ * TG_EIO (the directory cannot be used, or damage that is not a torn tail:
+ * tg_journal_verify locates it), TG_ENOMEM. Since 0.2.0. */
 TG_API int tg_journal_open(const tg_journal_options* opts, tg_journal** out, tg_error* err);
 
 /* Close (as tg_journal_close; a failure goes to the event callback) and
@@ -1565,7 +1579,7 @@ typedef struct tg_journal_entry {
   size_t account_len;
   uint32_t route;
   uint32_t venue;
-  uint32_t verdict;
+  uint32_t verdict; /* the host's; tollgate writes TG_JOURNAL_VERDICT_* */
   uint32_t reason;
   uint64_t config_version;
   const uint8_t* inputs; /* what a replay needs */
@@ -1579,7 +1593,9 @@ typedef struct tg_journal_entry {
  * NULL-safe. Since 0.2.0. */
 TG_API void tg_journal_entry_init(tg_journal_entry* e);
 
-/* Append an entry; *ticket (optional) receives its ticket. Returns TG_OK,
+/* Append an entry; *ticket (optional) receives its ticket. Tickets grow in
+ * append order but are not consecutive (they count ring cells); 0 is never
+ * a ticket. Returns TG_OK,
  * TG_EFULL (ring full, policy REJECT: fail the request closed), TG_EDROPPED
  * (ring full, policy DROP: counted and recorded), TG_ERANGE (larger than
  * max_entry_bytes, or an account over 255 bytes), TG_EINVAL (NULL handle or
@@ -1666,9 +1682,10 @@ TG_API int tg_ed25519_public_key(const uint8_t seed[32], uint8_t out[32]);
 
 /* Recording decisions for replay. `instance` names a limiter or breaker in
  * the journal (the host's choice). ctx (optional) supplies the record's
- * account, route, venue, config_version, timestamps and payload (its kind,
- * verdict, reason and inputs are ignored). The record's verdict is 1 for
- * an admitted decision, its reason the TG_*_REASON_*. *ticket (optional)
+ * account, route, venue, config_version, timestamps, payload and
+ * payload_digest (its kind, verdict, reason and inputs are ignored). The
+ * record's verdict is TG_JOURNAL_VERDICT_ALLOWED or _REJECTED for an acquire
+ * or reserve, its reason the TG_*_REASON_*. *ticket (optional)
  * receives the ticket. Returns as tg_journal_append, and TG_EINVAL for a
  * bad handle, key or permit, TG_ERANGE for a key over 1024 bytes.
  * Thread-safe. A replay reproduces the live decisions when each instance's
@@ -1752,8 +1769,9 @@ typedef struct tg_journal_reader tg_journal_reader;
 
 /* Open a reader over the journal in directory (NUL-terminated). A journal
  * whose manifest fails its checks opens a reader whose first next fails.
- * Returns TG_OK, TG_EINVAL, TG_EVERSION, TG_EIO (unreadable directory),
- * TG_ESTATE (BoringSSL missing), TG_ENOMEM. Since 0.2.0. */
+ * Returns TG_OK, TG_EINVAL, TG_EVERSION, TG_ENOTFOUND (no such directory
+ * or no manifest in it), TG_EIO (unreadable), TG_ESTATE (BoringSSL
+ * missing), TG_ENOMEM. Since 0.2.0. */
 TG_API int tg_journal_reader_open(const char* directory, const tg_journal_read_options* opts,
                                   tg_journal_reader** out, tg_error* err);
 
@@ -1840,7 +1858,8 @@ typedef struct tg_journal_verify_report {
 /* Verify the whole journal: manifest, headers, CRCs, sequence, chain,
  * checkpoint signatures, seals. Returns TG_OK with the verdict in *out
  * (out->ok) whatever the journal holds; an error code only when it cannot
- * look (TG_EINVAL, TG_EVERSION, TG_EIO, TG_ESTATE, TG_ENOMEM). Thread-safe.
+ * look (TG_EINVAL, TG_EVERSION, TG_ENOTFOUND, TG_EIO, TG_ESTATE,
+ * TG_ENOMEM). Thread-safe.
  * Since 0.2.0. */
 TG_API int tg_journal_verify(const char* directory, const tg_journal_read_options* opts,
                              tg_journal_verify_report* out, tg_error* err);

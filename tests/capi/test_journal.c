@@ -95,6 +95,9 @@ static void test_bad_options(void) {
   o = options(dir, TG_JOURNAL_WRITER_POLL);
   o.ring_cells = 100; /* not a power of two */
   CHECK(tg_journal_open(&o, &j, &err) != TG_OK && j == NULL);
+  o = options(dir, TG_JOURNAL_WRITER_POLL);
+  o.create_if_missing = 0;
+  CHECK(tg_journal_open(&o, &j, &err) == TG_ENOTFOUND && j == NULL);
   o = options("/nonexistent-dir-of-tollgate/j", TG_JOURNAL_WRITER_POLL);
   CHECK(tg_journal_open(&o, &j, &err) == TG_EIO && j == NULL);
   CHECK(err.message[0] != '\0');
@@ -210,7 +213,11 @@ static void test_write_read_verify(void) {
   /* Read it back. */
   CHECK(tg_journal_reader_open(NULL, NULL, &r, &err) == TG_EINVAL);
   CHECK(tg_journal_reader_open(dir, NULL, NULL, &err) == TG_EINVAL);
-  CHECK(tg_journal_reader_open("/nonexistent-dir-of-tollgate", NULL, &r, &err) == TG_EIO);
+  CHECK(tg_journal_reader_open("/nonexistent-dir-of-tollgate", NULL, &r, &err) == TG_ENOTFOUND);
+  {
+    tg_journal_verify_report vr0;
+    CHECK(tg_journal_verify("/nonexistent-dir-of-tollgate", NULL, &vr0, &err) == TG_ENOTFOUND);
+  }
   REQUIRE(tg_journal_reader_open(dir, NULL, &r, &err) == TG_OK && r != NULL);
   CHECK(tg_journal_reader_next(r, NULL, &has) == TG_EINVAL);
   while (tg_journal_reader_next(r, &rr, &has) == TG_OK && has) {
@@ -561,7 +568,7 @@ static void test_describe(void) {
   tg_journal_free(j);
   REQUIRE(tg_journal_reader_open(dir, NULL, &r, NULL) == TG_OK);
   REQUIRE(tg_journal_reader_next(r, &rr, &has) == TG_OK && has == 1);
-  CHECK(rr.verdict == 1 && rr.kind == TG_JOURNAL_KIND_DECISION);
+  CHECK(rr.verdict == TG_JOURNAL_VERDICT_ALLOWED && rr.kind == TG_JOURNAL_KIND_DECISION);
   CHECK(tg_journal_describe_inputs(rr.inputs, rr.inputs_len, buf, 10, &n) == TG_ETOOSMALL);
   CHECK(n > 10);
   CHECK(tg_journal_describe_inputs(rr.inputs, rr.inputs_len, buf, sizeof buf, &n) == TG_OK);
@@ -580,6 +587,61 @@ static void test_describe(void) {
   CHECK(tg_journal_kind_name(0x8001, buf, sizeof buf, &n) == TG_OK);
   CHECK(strcmp(buf, "host:0x8001") == 0);
   CHECK(tg_journal_kind_name(0x10000, buf, sizeof buf, &n) == TG_EINVAL);
+  CHECK(tg_journal_kind_name(0xFF02, buf, sizeof buf, &n) == TG_OK);
+  CHECK(strcmp(buf, "reserved:0xff02") == 0);
+  {
+    /* Replay inputs as JSON stay JSON: a key that is not UTF-8 is given in
+     * hex, a non-finite number as null; a context's digest is kept. */
+    const char bad_key[] = {'K', (char)0xff, 'Z'};
+    const char utf8_key[] = "K\xc3\xa9";
+    uint8_t digest[32];
+    tg_journal_entry ctx;
+    tg_journal_options o2;
+    tg_journal* j2;
+    char dir2[256];
+    volatile double zero = 0.0;
+    int k;
+    for (k = 0; k < 32; ++k) digest[k] = (uint8_t)(0xa0 + k);
+    make_dir(dir2, sizeof dir2);
+    o2 = options(dir2, TG_JOURNAL_WRITER_POLL);
+    j2 = OPEN(&o2);
+    tg_journal_entry_init(&ctx);
+    ctx.payload_digest = digest;
+    CHECK(tg_journal_record_limiter_acquire(j2, 1, bad_key, 3, 0, 1, 5, &d, &ctx, NULL) == TG_OK);
+    CHECK(tg_journal_record_limiter_acquire(j2, 1, utf8_key, 3, 0, 1, 5, &d, NULL, NULL) == TG_OK);
+    CHECK(tg_journal_record_limiter_multiplier(j2, 1, zero / zero, 5, NULL, NULL) == TG_OK);
+    CHECK(tg_journal_close(j2, NULL) == TG_OK);
+    tg_journal_free(j2);
+    REQUIRE(tg_journal_reader_open(dir2, NULL, &r, NULL) == TG_OK);
+    REQUIRE(tg_journal_reader_next(r, &rr, &has) == TG_OK && has == 1);
+    CHECK((rr.flags & 2u) != 0 && memcmp(rr.payload_digest, digest, 32) == 0);
+    CHECK(tg_journal_describe_inputs(rr.inputs, rr.inputs_len, buf, sizeof buf, &n) == TG_OK);
+    CHECK(strstr(buf, "\"key_hex\":\"4bff5a\"") != NULL && strstr(buf, "\"key\":") == NULL);
+    REQUIRE(tg_journal_reader_next(r, &rr, &has) == TG_OK && has == 1);
+    CHECK(tg_journal_describe_inputs(rr.inputs, rr.inputs_len, buf, sizeof buf, &n) == TG_OK);
+    CHECK(strstr(buf, "\"key\":\"K\xc3\xa9\"") != NULL);
+    REQUIRE(tg_journal_reader_next(r, &rr, &has) == TG_OK && has == 1);
+    CHECK(tg_journal_describe_inputs(rr.inputs, rr.inputs_len, buf, sizeof buf, &n) == TG_OK);
+    CHECK(strstr(buf, "\"multiplier\":null") != NULL);
+    tg_journal_reader_free(r);
+    rm_dir(dir2);
+  }
+  {
+    tg_limiter_options lo;
+    tg_limiter* lim = NULL;
+    uint64_t seed = 0;
+    tg_limiter_options_init(&lo);
+    lo.hash_seed = 12345;
+    REQUIRE(tg_limiter_new(&lo, &lim, NULL) == TG_OK);
+    CHECK(tg_limiter_hash_seed(lim, &seed) == TG_OK && seed == 12345);
+    CHECK(tg_limiter_hash_seed(lim, NULL) == TG_EINVAL);
+    CHECK(tg_limiter_hash_seed(NULL, &seed) == TG_EINVAL);
+    tg_limiter_free(lim);
+    lo.hash_seed = 0;
+    REQUIRE(tg_limiter_new(&lo, &lim, NULL) == TG_OK);
+    CHECK(tg_limiter_hash_seed(lim, &seed) == TG_OK && seed != 0);
+    tg_limiter_free(lim);
+  }
   CHECK(strcmp(tg_status_str(TG_EFULL), "TG_EFULL") == 0);
   CHECK(strcmp(tg_status_str(TG_EDROPPED), "TG_EDROPPED") == 0);
   CHECK(strcmp(tg_status_str(TG_EIO), "TG_EIO") == 0);

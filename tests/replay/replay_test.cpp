@@ -279,7 +279,7 @@ TEST_CASE("describe_inputs gives the decision as JSON", "[replay]") {
   REQUIRE(rd.ok());
   journal_format::record_view v;
   REQUIRE((*rd)->next(&v));
-  CHECK(v.verdict == 0);
+  CHECK(v.verdict == 1);  // rejected
   CHECK(v.reason == static_cast<std::uint32_t>(limit_reason::rate));
   const auto json = jr::describe_inputs(v.inputs);
   REQUIRE(json.has_value());

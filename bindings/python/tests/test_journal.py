@@ -641,7 +641,7 @@ def test_record_and_replay(tmp_path: Path) -> None:
                    and r.replay["component"] == "limiter")
     assert acquire.replay is not None
     assert acquire.kind is JournalKind.DECISION and acquire.account == b"K0"
-    assert acquire.verdict == int(acquire.replay["allowed"]) and acquire.route == 0
+    assert acquire.verdict == (0 if acquire.replay["allowed"] else 1) and acquire.route == 0
     assert acquire.replay["key"].encode("latin-1") == b"K0" and acquire.replay["cost"] == 1
     ops = {(r.replay["component"], r.replay["op"]) for r in got if r.replay}
     assert ops == {("limiter", op) for op in ("define", "acquire", "reserve", "cancel",
