@@ -39,6 +39,7 @@ from tollgate import (
     JournalEventType,
     JournalFullError,
     JournalIOError,
+    NotFoundError,
     JournalKind,
     JournalMode,
     JournalProblem,
@@ -855,17 +856,17 @@ BAD_CASES: List[Case] = [
     ("transition rate inf", lambda p: jp(p).record_breaker_transition(1, Event(0, 1, T0, INF, None, 0)), ValueError),
     ("transition now negative", lambda p: jp(p).record_breaker_transition(1, Event(0, 1, -1, None, None, 0)), ValueError),
     # reading
-    ("read directory missing", lambda p: read_journal(p / "missing"), JournalIOError),
+    ("read directory missing", lambda p: read_journal(p / "missing"), NotFoundError),
     ("read directory int", lambda p: read_journal(3), TypeError),  # type: ignore[arg-type]
     ("read key short", lambda p: read_journal(p, public_key=b"k" * 31), InvalidArgumentError),
     ("read key str", lambda p: read_journal(p, public_key="k" * 32), TypeError),  # type: ignore[arg-type]
     ("read strict str", lambda p: read_journal(p, strict="yes"), TypeError),  # type: ignore[arg-type]
     ("read closed", lambda p: next(closed(read_journal(jp(p).directory))), InvalidArgumentError),
     ("read empty directory", lambda p: next(read_journal(p)), JournalCorruptError),
-    ("verify directory missing", lambda p: verify_journal(p / "missing"), JournalIOError),
+    ("verify directory missing", lambda p: verify_journal(p / "missing"), NotFoundError),
     ("verify directory empty", lambda p: verify_journal(""), InvalidArgumentError),
     ("verify key long", lambda p: verify_journal(p, public_key=b"k" * 33), InvalidArgumentError),
-    ("replay directory missing", lambda p: replay_journal(p / "missing"), JournalIOError),
+    ("replay directory missing", lambda p: replay_journal(p / "missing"), NotFoundError),
     ("replay directory NUL", lambda p: replay_journal("a\0b"), InvalidArgumentError),
     ("replay key int", lambda p: replay_journal(p, public_key=5), TypeError),  # type: ignore[arg-type]
     ("kind name negative", lambda p: journal_kind_name(-1), ValueError),

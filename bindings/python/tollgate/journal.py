@@ -785,6 +785,7 @@ class Journal:
             journal's key (``.message`` says which).
         JournalIOError: the directory cannot be used, or the journal is
             damaged beyond a torn tail (:func:`verify_journal` locates it).
+        NotFoundError: no journal there and ``create_if_missing`` is off.
         StateError: the directory holds unknown segment files.
 
     :meth:`close` (or leaving a ``with`` block) drains the ring, seals the
@@ -1890,6 +1891,7 @@ def read_journal(
             alert(e.problem.file, e.problem.offset, e.problem.message)
 
     Raises:
+        NotFoundError: no such directory, or no journal in it.
         JournalIOError: the directory cannot be read (problems in the
             journal itself are raised while iterating).
     """
@@ -1904,8 +1906,8 @@ def verify_journal(
     """Verify the whole journal: manifest, headers, CRCs, sequence, chain,
     checkpoint signatures, seals. The verdict is in the report (``ok``,
     ``error``), whatever the journal holds; an exception only when the
-    journal cannot be looked at (``JournalIOError`` for an unreadable
-    directory, bad arguments)."""
+    journal cannot be looked at (``NotFoundError`` for a missing directory
+    or journal, ``JournalIOError`` for an unreadable one, bad arguments)."""
     path = _directory(directory)
     opts, _key = _read_options(public_key, strict)
     out = ffi.new("tg_journal_verify_report*")
