@@ -1036,7 +1036,7 @@ class Journal:
             payload_digest: the payload's 32-byte SHA-256 when you have it
                 (then an unstored payload need not be passed at all).
             route, venue, verdict, reason: uint32 fields for the host
-                (tollgate's own records use verdict 1 for admitted).
+                (tollgate's own records use verdict 0 for allowed, 1 for rejected).
             config_version: the configuration in force (uint64).
             realtime_ns, monotonic_ns: timestamps; 0 reads the clocks.
 
@@ -1317,7 +1317,7 @@ class Journal:
     ) -> int:
         """Journal a :meth:`Limiter.acquire` call (key, tier index, cost,
         the ``now_ns`` it was given) and the :class:`LimitDecision` it
-        returned. The record's verdict is 1 when admitted, its reason the
+        returned. The record's verdict is 0 when admitted (1 when rejected), its reason the
         decision's. Keys are at most 1024 bytes."""
         if type(key) is not bytes:
             key = coerce_key(key)
