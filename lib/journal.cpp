@@ -200,7 +200,9 @@ class journal_writer {
     if (e = jio::write_at(f.get(), bytes, sizeof bytes, 0, seg_path(number)); !e.ok()) {
       return fail_io(e);
     }
-    if (e = jio::sync_data(f.get(), seg_path(number)); !e.ok()) return fail_io(e);
+    if (e = jio::sync_data(f.get(), seg_path(number), jf::header_size); !e.ok()) {
+      return fail_io(e);
+    }
     if (e = jio::sync_dir(dir_fd.get(), opt.directory); !e.ok()) return fail_io(e);
     seg_fd = std::move(f);
     seg_size = jf::header_size;
@@ -210,8 +212,7 @@ class journal_writer {
   }
 
   absl::Status datasync() {
-    if (auto e = jio::sync_data(seg_fd.get(), seg_path(seg_number)); !e.ok()) {
-      e.offset = seg_size;
+    if (auto e = jio::sync_data(seg_fd.get(), seg_path(seg_number), seg_size); !e.ok()) {
       return fail_io(e);
     }
     st_syncs.fetch_add(1, std::memory_order_relaxed);
@@ -223,13 +224,21 @@ class journal_writer {
   }
 
   // Writes buf at the end of the segment. On failure the partial bytes are
-  // cut off again when possible (recovery would otherwise do it).
+  // cut off again when possible; when not, the status says so (recovery
+  // truncates them as a torn tail).
   absl::Status write_buf() {
     if (buf.empty()) return absl::OkStatus();
     if (auto e =
             jio::write_at(seg_fd.get(), buf.data(), buf.size(), seg_size, seg_path(seg_number));
         !e.ok()) {
-      (void)::ftruncate(seg_fd.get(), static_cast<off_t>(seg_size));
+      if (::ftruncate(seg_fd.get(), static_cast<off_t>(seg_size)) != 0) {
+        const int err = errno;
+        e.status = absl::Status(e.status.code(), std::string(e.status.message()) +
+                                                     "; a partial batch may remain after offset " +
+                                                     std::to_string(seg_size) +
+                                                     " (ftruncate failed: " + std::strerror(err) +
+                                                     "); reopening truncates it");
+      }
       return fail_io(e);
     }
     seg_size += buf.size();
@@ -628,7 +637,7 @@ class journal_writer {
         return absl::InternalError("journal: cannot truncate the torn tail of " + path + ": " +
                                    std::strerror(errno));
       }
-      if (auto e2 = jio::sync_data(seg_fd.get(), path); !e2.ok()) return e2.status;
+      if (auto e2 = jio::sync_data(seg_fd.get(), path, sc.end); !e2.ok()) return e2.status;
       rec->tail_truncated = true;
       rec->offset = sc.end;
       rec->bytes_removed = removed;

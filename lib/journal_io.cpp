@@ -86,10 +86,10 @@ io_error write_at(int f, const void* data, std::size_t n, std::uint64_t offset,
   return {};
 }
 
-io_error sync_data(int f, const std::string& path) {
+io_error sync_data(int f, const std::string& path, std::uint64_t offset) {
   for (;;) {
     if (::fdatasync(f) == 0) return {};
-    if (errno != EINTR) return make_error(errno, "fdatasync", path, 0);
+    if (errno != EINTR) return make_error(errno, "fdatasync", path, offset);
   }
 }
 

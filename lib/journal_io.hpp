@@ -59,7 +59,8 @@ fd open_for_write(const std::string& path, io_error* e);
 // retried, anything else reported.
 io_error write_at(int f, const void* data, std::size_t n, std::uint64_t offset,
                   const std::string& path);
-io_error sync_data(int f, const std::string& path);
+// fdatasync; `offset` (the size synced) is named in the error message.
+io_error sync_data(int f, const std::string& path, std::uint64_t offset);
 io_error sync_dir(int dir, const std::string& path);
 io_error read_file(const std::string& path, std::string* out);
 io_error read_file_bytes(const std::string& path, std::vector<std::uint8_t>* out);

@@ -8,7 +8,8 @@ cd "$(dirname "$0")/.."
 
 debs=(build-essential cmake ninja-build pkg-config
       libabsl-dev android-libboringssl-dev libsimdjson-dev libfmt-dev catch2 libbenchmark-dev
-      clang clang-format libclang-rt-14-dev valgrind libr3-dev libspdlog-dev)
+      clang clang-format libclang-rt-14-dev valgrind libr3-dev libspdlog-dev
+      fiu-utils libfiu-dev)
 missing=()
 for p in "${debs[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
