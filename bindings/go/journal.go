@@ -411,6 +411,12 @@ type JournalKind uint16
 // Event kinds (docs/journal-format.md). Hosts append kinds 1..6 and
 // JournalKindHostFirst..JournalKindHostLast; the journal itself writes
 // JournalKindRecordsDropped and JournalKindTailTruncated.
+// The verdicts tollgate writes (docs/journal-format.md).
+const (
+	JournalVerdictAllowed  uint32 = C.TG_JOURNAL_VERDICT_ALLOWED
+	JournalVerdictRejected uint32 = C.TG_JOURNAL_VERDICT_REJECTED
+)
+
 const (
 	JournalKindDecision          JournalKind = C.TG_JOURNAL_KIND_DECISION
 	JournalKindBreakerTransition JournalKind = C.TG_JOURNAL_KIND_BREAKER_TRANSITION
@@ -561,9 +567,11 @@ type JournalEntry struct {
 	RealtimeNs  uint64
 	MonotonicNs uint64
 	// Account is at most 255 bytes.
-	Account       string
-	Route         uint32
-	Venue         uint32
+	Account string
+	Route   uint32
+	Venue   uint32
+	// Verdict is the host's; tollgate's own records use JournalVerdictAllowed
+	// and JournalVerdictRejected.
 	Verdict       uint32
 	Reason        uint32
 	ConfigVersion uint64
@@ -664,7 +672,8 @@ func roundUp(d, unit time.Duration) uint64 {
 // OpenJournal creates or opens (and recovers) the journal in o.Directory.
 // A torn tail left by a crash is cut (see [Journal.Recovery] and
 // JournalEventTailTruncated). Errors wrap ErrInvalid (bad options, or a
-// SigningSeed that is not the journal's key), ErrRange, ErrState (a
+// SigningSeed that is not the journal's key), ErrRange, ErrNotFound (no
+// journal there and MustExist), ErrState (a
 // directory with unknown segment files), ErrIO (the directory cannot be
 // used, or damage that is not a torn tail: [VerifyJournal] locates it),
 // ErrNoMem or ErrVersion, with the library's explanation.
@@ -1576,8 +1585,9 @@ type JournalReader struct {
 
 // OpenJournalReader opens a reader over the journal in dir. A journal
 // whose manifest fails its checks gives a reader whose first Next returns
-// false, with the reason in Problem. Errors wrap ErrInvalid, ErrIO (an
-// unreadable directory), ErrState, ErrNoMem or ErrVersion.
+// false, with the reason in Problem. Errors wrap ErrInvalid, ErrNotFound
+// (no such directory, or no journal in it), ErrIO (an unreadable
+// directory), ErrState, ErrNoMem or ErrVersion.
 func OpenJournalReader(dir string, o ReadOptions) (*JournalReader, error) {
 	if err := CheckVersion(); err != nil {
 		return nil, err
@@ -1775,7 +1785,7 @@ type VerifyReport struct {
 // VerifyJournal verifies the whole journal in dir: manifest, headers, CRCs,
 // sequence, chain, checkpoint signatures, seals. The verdict is in the
 // report whatever the journal holds; an error only means it could not look
-// (ErrInvalid, ErrIO, ErrState, ErrNoMem, ErrVersion).
+// (ErrInvalid, ErrNotFound, ErrIO, ErrState, ErrNoMem, ErrVersion).
 func VerifyJournal(dir string, o ReadOptions) (VerifyReport, error) {
 	if err := CheckVersion(); err != nil {
 		return VerifyReport{}, err

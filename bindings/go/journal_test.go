@@ -1051,7 +1051,7 @@ func TestJournalDescribeAndKindNames(t *testing.T) {
 	if err != nil || !ok || !strings.HasPrefix(desc, `{"component":"limiter","op":"acquire","instance":4,"key":"`+key+`",`) {
 		t.Fatalf("DescribeInputs = %.80q..., %v, %v", desc, ok, err)
 	}
-	if ev.Verdict != 1 || ev.Kind != JournalKindDecision {
+	if ev.Verdict != JournalVerdictAllowed || ev.Kind != JournalKindDecision {
 		t.Fatalf("an admitted decision's record: %+v", ev)
 	}
 }
@@ -1311,7 +1311,7 @@ func TestJournalBadInput(t *testing.T) {
 		{"negative MaxSegmentAge", opt(func(o *JournalOptions) { o.MaxSegmentAge = -1 }), ErrRange},
 		{"negative IdleSleep", opt(func(o *JournalOptions) { o.IdleSleep = -1 }), ErrRange},
 		{"parent directory missing", opt(func(o *JournalOptions) { o.Directory = filepath.Join(dir, "a", "b", "c") }), ErrIO},
-		{"MustExist without a journal", opt(func(o *JournalOptions) { o.Directory, o.MustExist = noDir, true }), ErrIO},
+		{"MustExist without a journal", opt(func(o *JournalOptions) { o.Directory, o.MustExist = noDir, true }), ErrNotFound},
 		{"unknown segment files", opt(func(o *JournalOptions) { o.Directory = unknown }), ErrState},
 	}
 	for _, c := range bad {
@@ -1409,7 +1409,7 @@ func TestJournalBadInput(t *testing.T) {
 	for _, d := range []struct {
 		dir  string
 		want Status
-	}{{"", ErrInvalid}, {"a\x00b", ErrInvalid}, {noDir, ErrIO}} {
+	}{{"", ErrInvalid}, {"a\x00b", ErrInvalid}, {noDir, ErrNotFound}} {
 		r, err := OpenJournalReader(d.dir, ReadOptions{})
 		if r != nil {
 			r.Close()
