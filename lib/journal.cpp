@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <bit>
 #include <cerrno>
 #include <chrono>
 #include <cstring>
@@ -15,8 +16,13 @@
 #include <thread>
 #include <vector>
 
+#if defined(__x86_64__)
+#include <nmmintrin.h>
+#endif
+
 #include "journal_io.hpp"
 #include "tollgate/clock.hpp"
+#include "tollgate/crc32c.hpp"
 #include "tollgate/detail/mpsc_ring.hpp"
 #include "tollgate/detail/spin.hpp"
 
@@ -52,6 +58,8 @@ constexpr std::uint8_t entry_cancelled = 4;
 
 constexpr std::size_t checkpoint_frame_size = jf::frame_prefix_size + jf::checkpoint_size;
 constexpr std::size_t max_batch_bytes = 1u << 20;
+// Segment space is reserved this far ahead of the writes (see preallocate).
+constexpr std::uint64_t prealloc_chunk = 4u << 20;
 
 std::uint64_t realtime_now() noexcept {
   timespec ts{};
@@ -77,6 +85,53 @@ inline void fence_after_rmw() noexcept {
   std::atomic_thread_fence(std::memory_order_seq_cst);
 #endif
 }
+
+// Little-endian stores for the writer's encoder: jf::put16/32/64 store
+// byte by byte, which GCC 12 does not merge into one store.
+template <class T>
+inline void store_le(std::uint8_t* p, T v) noexcept {
+  if constexpr (std::endian::native == std::endian::little) {
+    std::memcpy(p, &v, sizeof v);
+  } else {
+    for (std::size_t i = 0; i < sizeof v; ++i) p[i] = static_cast<std::uint8_t>(v >> (8 * i));
+  }
+}
+
+// jf::seal_frame's bytes (the length, then the CRC32C of the length and
+// the body) in one pass of the SSE4.2 instruction: the length and the
+// body's first four bytes make the first 8-byte word. seal_frame makes two
+// calls, each ending in a byte loop, and this runs once per record.
+// journal_test compares the writer's frames with seal_frame's.
+#if defined(__x86_64__)
+__attribute__((target("sse4.2"))) void seal_frame_sse42(std::uint8_t* frame,
+                                                        std::uint32_t n) noexcept {
+  store_le(frame, n);
+  const std::uint8_t* body = frame + jf::frame_prefix_size;  // n >= 64
+  std::uint32_t first = 0;
+  std::memcpy(&first, body, 4);
+  std::uint64_t c = _mm_crc32_u64(0xFFFFFFFFu, n | (std::uint64_t{first} << 32));
+  std::size_t i = 4;
+  for (; i + 24 <= n; i += 24) {
+    std::uint64_t w0 = 0;
+    std::uint64_t w1 = 0;
+    std::uint64_t w2 = 0;
+    std::memcpy(&w0, body + i, 8);
+    std::memcpy(&w1, body + i + 8, 8);
+    std::memcpy(&w2, body + i + 16, 8);
+    c = _mm_crc32_u64(c, w0);
+    c = _mm_crc32_u64(c, w1);
+    c = _mm_crc32_u64(c, w2);
+  }
+  for (; i + 8 <= n; i += 8) {
+    std::uint64_t w = 0;
+    std::memcpy(&w, body + i, 8);
+    c = _mm_crc32_u64(c, w);
+  }
+  auto c32 = static_cast<std::uint32_t>(c);
+  for (; i < n; ++i) c32 = _mm_crc32_u8(c32, body[i]);
+  store_le(frame + 4, ~c32);
+}
+#endif
 
 bool is_pow2(std::size_t v) { return v >= 2 && (v & (v - 1)) == 0; }
 
@@ -113,6 +168,8 @@ class journal_writer {
   jio::fd seg_fd;
   std::uint64_t seg_number = 0;
   std::uint64_t seg_size = 0;
+  std::uint64_t seg_reserved = 0;  // preallocated up to here (beyond seg_size: not in the file)
+  bool seg_prealloc = true;
   std::uint64_t seg_records = 0;
   std::uint64_t seg_created_mono = 0;
   std::uint64_t next_seq = 1;
@@ -124,9 +181,16 @@ class journal_writer {
   std::uint64_t read_pos = 0;
   std::uint64_t pending_pos = 0;  // end position of the last entry in buf or written
   std::uint64_t buf_records = 0;
+  std::uint64_t buf_host_records = 0;  // host entries among them
   std::uint64_t reported_dropped = 0;
+  // The batch being built is buf[0, buf_len). buf is sized at open for the
+  // largest batch (drain stops adding entries at max_batch_bytes; one
+  // entry and a checkpoint may follow), so a record is encoded straight
+  // into it: a vector resized per record would zero the bytes first.
   std::vector<std::uint8_t> buf;
-  std::vector<std::uint8_t> scratch;
+  std::size_t buf_len = 0;
+  std::vector<std::uint8_t> scratch;  // an entry whose data wraps the ring
+  bool crc_sse42 = false;
   std::vector<journal_event> pending_events;
   bool closed = false;
   absl::Status error;
@@ -206,6 +270,8 @@ class journal_writer {
     if (e = jio::sync_dir(dir_fd.get(), opt.directory); !e.ok()) return fail_io(e);
     seg_fd = std::move(f);
     seg_size = jf::header_size;
+    seg_reserved = seg_size;
+    seg_prealloc = true;
     seg_records = 0;
     seg_created_mono = now_ns();
     return absl::OkStatus();
@@ -223,13 +289,44 @@ class journal_writer {
     return absl::OkStatus();
   }
 
+  // Reserves the segment's blocks ahead of the writes, prealloc_chunk at a
+  // time, with fallocate(FALLOC_FL_KEEP_SIZE): the file's size and bytes
+  // are unchanged, but an appending write no longer allocates and
+  // accounts blocks page by page (on ext4, writing 4 MiB into reserved
+  // space costs 40% less kernel time than growing the file; at 180-byte
+  // records that was 13 of 35 ns per record). Advisory: when fallocate
+  // fails (no support, no room, a size limit) the segment is written
+  // without it, and a real lack of space is reported by the write itself.
+  // The reservation past the last record is released when the segment is
+  // sealed.
+  void preallocate(std::uint64_t end) noexcept {
+    if (!seg_prealloc || end <= seg_reserved) return;
+    std::uint64_t to = end + prealloc_chunk;
+    if (to > opt.max_segment_bytes) to = opt.max_segment_bytes;
+    if (to <= seg_reserved) return;
+    if (::fallocate(seg_fd.get(), FALLOC_FL_KEEP_SIZE, static_cast<off_t>(seg_reserved),
+                    static_cast<off_t>(to - seg_reserved)) != 0) {
+      seg_prealloc = false;
+      return;
+    }
+    seg_reserved = to;
+  }
+
+  // Gives back the blocks reserved past the end of the segment (truncating
+  // to its own size frees them on ext4, XFS and tmpfs). Only space is at
+  // stake, so a failure is not an error.
+  void release_reservation() noexcept {
+    if (seg_reserved > seg_size) (void)::ftruncate(seg_fd.get(), static_cast<off_t>(seg_size));
+    seg_reserved = seg_size;
+  }
+
   // Writes buf at the end of the segment. On failure the partial bytes are
   // cut off again when possible; when not, the status says so (recovery
   // truncates them as a torn tail).
   absl::Status write_buf() {
-    if (buf.empty()) return absl::OkStatus();
-    if (auto e =
-            jio::write_at(seg_fd.get(), buf.data(), buf.size(), seg_size, seg_path(seg_number));
+    if (buf_len == 0) return absl::OkStatus();
+    preallocate(seg_size + buf_len);
+    if (auto e = jio::write_at(seg_fd.get(), buf.data(), buf_len, seg_size, seg_path(seg_number));
         !e.ok()) {
       if (::ftruncate(seg_fd.get(), static_cast<off_t>(seg_size)) != 0) {
         const int err = errno;
@@ -241,13 +338,15 @@ class journal_writer {
       }
       return fail_io(e);
     }
-    seg_size += buf.size();
-    st_bytes.fetch_add(buf.size(), std::memory_order_relaxed);
+    seg_size += buf_len;
+    st_bytes.fetch_add(buf_len, std::memory_order_relaxed);
     st_batches.fetch_add(1, std::memory_order_relaxed);
+    st_written.fetch_add(buf_host_records, std::memory_order_relaxed);
     if (unsynced_records == 0) first_unsynced_mono = now_ns();
     unsynced_records += buf_records;
-    buf.clear();
+    buf_len = 0;
     buf_records = 0;
+    buf_host_records = 0;
     owner->written_.store(pending_pos, std::memory_order_release);
     for (const auto& ev : pending_events) emit(ev);
     pending_events.clear();
@@ -279,9 +378,20 @@ class journal_writer {
   // ---- encoding into buf ----
 
   std::uint8_t* grow(std::size_t n) {
-    const std::size_t at = buf.size();
-    buf.resize(at + n);
-    return buf.data() + at;
+    if (buf_len + n > buf.size()) buf.resize(buf_len + n);  // not reached; see buf
+    std::uint8_t* p = buf.data() + buf_len;
+    buf_len += n;
+    return p;
+  }
+
+  void seal(std::uint8_t* frame, std::uint32_t body) noexcept {
+#if defined(__x86_64__)
+    if (crc_sse42) {
+      seal_frame_sse42(frame, body);
+      return;
+    }
+#endif
+    jf::seal_frame(frame, body);
   }
 
   void add_checkpoint(std::uint32_t flags) {
@@ -292,7 +402,7 @@ class journal_writer {
     crypto::ed25519_sign(msg.data(), msg.size(), priv.data(), sig.data());
     std::uint8_t* f = grow(checkpoint_frame_size);
     jf::encode_checkpoint_body(next_seq, rt, mono, head, flags, sig, f + jf::frame_prefix_size);
-    jf::seal_frame(f, jf::checkpoint_size);
+    seal(f, jf::checkpoint_size);
     journal_event ev;
     ev.type = journal_event_type::checkpoint;
     ev.segment = seg_number;
@@ -314,6 +424,7 @@ class journal_writer {
   absl::Status rotate(bool closing) {
     add_checkpoint(jf::checkpoint_seal | (closing ? jf::checkpoint_close : 0u));
     if (auto s = write_buf(); !s.ok()) return s;
+    release_reservation();
     if (auto s = datasync(); !s.ok()) return s;
     auto& cur = man.segments.back();
     cur.sealed = true;
@@ -337,25 +448,26 @@ class journal_writer {
 
   absl::Status rotate_if_needed(std::size_t frame, std::uint64_t now) {
     if (seg_records == 0) return absl::OkStatus();
-    const bool by_size =
-        seg_size + buf.size() + frame + checkpoint_frame_size > opt.max_segment_bytes;
+    const bool by_size = seg_size + buf_len + frame + checkpoint_frame_size > opt.max_segment_bytes;
     const bool by_age = elapsed(now, seg_created_mono) >= opt.max_segment_age_ms * 1'000'000;
     if (by_size || by_age) return rotate(false);
     return absl::OkStatus();
   }
 
-  // Appends an event record to buf (rotating first when it would not fit).
-  absl::Status add_event(const jf::event_fields& in, std::uint64_t end_pos, std::uint64_t now) {
-    const std::size_t stored = (in.flags & jf::event_payload_stored) != 0 ? in.payload.size() : 0;
-    const std::size_t body = jf::event_body_size(in.account.size(), in.inputs.size(), stored);
+  // Room for an event record of `body` bytes at the end of buf, rotating
+  // first when it would not fit in the segment.
+  absl::StatusOr<std::uint8_t*> begin_event(std::size_t body, std::uint64_t now) {
     if (auto s = rotate_if_needed(jf::frame_prefix_size + body, now); !s.ok()) return s;
-    jf::event_fields f = in;
-    f.seq = next_seq;
-    f.prev = head;
-    std::uint8_t* p = grow(jf::frame_prefix_size + body);
-    jf::encode_event_body(f, p + jf::frame_prefix_size);
-    jf::seal_frame(p, static_cast<std::uint32_t>(body));
-    head = jf::chain_next({p + jf::frame_prefix_size, body});
+    return grow(jf::frame_prefix_size + body);
+  }
+
+  // Completes the event record whose body was encoded in the frame:
+  // frame prefix, chain, counters, and a checkpoint when one is due.
+  // end_pos: the ring position after the host entry it came from (0 for
+  // the journal's own events).
+  void finish_event(std::uint8_t* frame, std::size_t body, std::uint64_t end_pos) {
+    seal(frame, static_cast<std::uint32_t>(body));
+    crypto::sha256(frame + jf::frame_prefix_size, body, head.data());  // jf::chain_next
     ++next_seq;
     st_next_seq.store(next_seq, std::memory_order_relaxed);
     ++seg_records;
@@ -363,10 +475,9 @@ class journal_writer {
     ++since_ckpt;
     if (end_pos != 0) {
       pending_pos = end_pos;
-      st_written.fetch_add(1, std::memory_order_relaxed);
+      ++buf_host_records;
     }
     if (since_ckpt >= opt.checkpoint_every_records) add_checkpoint(0);
-    return absl::OkStatus();
   }
 
   absl::Status add_system_event(event_kind kind, std::span<const std::uint64_t> values,
@@ -378,11 +489,25 @@ class journal_writer {
     f.realtime_ns = realtime_now();
     f.monotonic_ns = now;
     f.inputs = {in, values.size() * 8};
-    return add_event(f, 0, now);
+    const std::size_t body = jf::event_body_size(0, f.inputs.size(), 0);
+    auto frame = begin_event(body, now);
+    if (!frame.ok()) return frame.status();
+    f.seq = next_seq;
+    f.prev = head;
+    jf::encode_event_body(f, *frame + jf::frame_prefix_size);
+    finish_event(*frame, body, 0);
+    return absl::OkStatus();
   }
 
   // Takes the entry at read_pos out of the ring and appends its record
   // (*taken = false for a cancelled entry, which has none).
+  //
+  // This is the writer's per-record work besides SHA-256 (whose chain
+  // runs through every record and so cannot overlap with the next one):
+  // the record is encoded straight from the ring into the batch, in the
+  // layout of jf::encode_event_body (journal_test compares the two byte
+  // for byte), and the chain value goes straight from the hash into the
+  // next record's prev.
   absl::Status take_entry(std::uint64_t now, bool* taken) {
     entry_header h;
     std::memcpy(&h, ring.cell(read_pos), sizeof h);
@@ -394,37 +519,75 @@ class journal_writer {
     }
     const std::size_t digest_bytes = (h.flags & entry_digest_given) != 0 ? 32 : 0;
     const std::size_t data = digest_bytes + h.account_len + h.inputs_len + h.payload_len;
-    if (data > 0) ring.read(read_pos, 0, scratch.data(), data);
-    ring.release(read_pos, h.cells);
-    const std::uint64_t end = read_pos + h.cells;
+    // The entry's data starts in the cell after its header and runs on
+    // through the ring's storage, wrapping at its end (mpsc_ring::write):
+    // encoded from there unless it wraps. The cells are freed afterwards.
+    const std::uint64_t pos = read_pos;
+    const std::uint8_t* q = ring.cell(pos + 1);
+    const std::size_t start = static_cast<std::size_t>((pos + 1) & (ring.cells() - 1));
+    if (start * detail::mpsc_ring::cell_size + data > ring.cells() * detail::mpsc_ring::cell_size) {
+      ring.read(pos, 0, scratch.data(), data);
+      q = scratch.data();
+    }
+    const std::uint64_t end = pos + h.cells;
     read_pos = end;
 
-    jf::event_fields f;
-    f.kind = h.kind;
-    f.realtime_ns = h.realtime_ns;
-    f.monotonic_ns = h.monotonic_ns;
-    f.config_version = h.config_version;
-    f.route = h.route;
-    f.venue = h.venue;
-    f.verdict = h.verdict;
-    f.reason = h.reason;
-    const std::uint8_t* q = scratch.data();
+    std::uint32_t flags = 0;
+    const std::uint8_t* digest = nullptr;
     if (digest_bytes > 0) {
-      std::memcpy(f.payload_digest.data(), q, 32);
-      f.flags |= jf::event_digest_set;
+      digest = q;
+      flags |= jf::event_digest_set;
       q += 32;
     }
-    f.account = std::string_view(reinterpret_cast<const char*>(q), h.account_len);
-    q += h.account_len;
-    f.inputs = {q, h.inputs_len};
-    q += h.inputs_len;
+    const std::uint8_t* account = q;
+    const std::uint8_t* inputs = account + h.account_len;
+    const std::uint8_t* payload = inputs + h.inputs_len;
+    std::uint32_t stored = 0;
+    jf::hash payload_digest;
     if (h.payload_len > 0) {
-      f.payload = {q, h.payload_len};
-      crypto::sha256(q, h.payload_len, f.payload_digest.data());
-      f.flags |= jf::event_digest_set;
-      if ((h.flags & entry_store_payload) != 0) f.flags |= jf::event_payload_stored;
+      crypto::sha256(payload, h.payload_len, payload_digest.data());
+      digest = payload_digest.data();
+      flags |= jf::event_digest_set;
+      if ((h.flags & entry_store_payload) != 0) {
+        flags |= jf::event_payload_stored;
+        stored = h.payload_len;
+      }
     }
-    return add_event(f, end, now);
+    const std::size_t body = jf::event_body_size(h.account_len, h.inputs_len, stored);
+    auto frame = begin_event(body, now);
+    if (!frame.ok()) {
+      ring.release(pos, h.cells);
+      return frame.status();
+    }
+    std::uint8_t* b = *frame + jf::frame_prefix_size;
+    b[0] = static_cast<std::uint8_t>(jf::record_type::event);
+    b[1] = 0;
+    store_le(b + 2, h.kind);
+    store_le(b + 4, flags);
+    store_le(b + 8, next_seq);
+    store_le(b + 16, h.realtime_ns);
+    store_le(b + 24, h.monotonic_ns);
+    std::memcpy(b + 32, head.data(), head.size());
+    store_le(b + 64, h.config_version);
+    store_le(b + 72, h.route);
+    store_le(b + 76, h.venue);
+    store_le(b + 80, h.verdict);
+    store_le(b + 84, h.reason);
+    if (digest != nullptr) {
+      std::memcpy(b + 88, digest, 32);
+    } else {
+      std::memset(b + 88, 0, 32);
+    }
+    store_le(b + 120, std::uint16_t{h.account_len});
+    store_le(b + 122, std::uint16_t{0});
+    store_le(b + 124, h.inputs_len);
+    store_le(b + 128, stored);
+    // Account, inputs and the stored payload follow each other in the entry
+    // as in the record.
+    std::memcpy(b + jf::event_fixed_size, account, h.account_len + h.inputs_len + stored);
+    ring.release(pos, h.cells);
+    finish_event(*frame, body, end);
+    return absl::OkStatus();
   }
 
   absl::Status record_drops(std::uint64_t now) {
@@ -455,7 +618,7 @@ class journal_writer {
       if (room < limit) limit = static_cast<std::size_t>(room);
     }
     std::size_t n = 0;
-    while (n < limit && buf.size() < max_batch_bytes && ring.ready(read_pos)) {
+    while (n < limit && buf_len < max_batch_bytes && ring.ready(read_pos)) {
       bool taken = false;
       if (auto s = take_entry(now, &taken); !s.ok()) return s;
       if (taken) ++n;
@@ -463,7 +626,7 @@ class journal_writer {
     if (since_ckpt > 0 && elapsed(now, last_ckpt_mono) >= opt.checkpoint_every_ms * 1'000'000) {
       add_checkpoint(0);
     }
-    if (!buf.empty()) {
+    if (buf_len > 0) {
       if (auto s = flush(); !s.ok()) return s;
     } else if (auto s = sync_if_due(now); !s.ok()) {
       return s;
@@ -629,6 +792,8 @@ class journal_writer {
     seg_number = last.number;
     st_segment.store(seg_number, std::memory_order_relaxed);
     seg_size = sc.end;
+    seg_reserved = seg_size;
+    seg_prealloc = true;
     seg_records = sc.st.records;
     seg_created_mono = now_ns();
     if (sc.end < bytes.size()) {
@@ -707,7 +872,8 @@ absl::StatusOr<std::unique_ptr<journal>> journal::open(journal_options o) {
   auto w = std::make_unique<journal_writer>(std::move(o), cells);
   w->max_cells = static_cast<std::uint32_t>(entry_cells);
   w->scratch.resize(w->opt.max_entry_bytes + 32);
-  w->buf.reserve(max_batch_bytes + 2 * (w->opt.max_entry_bytes + 512));
+  w->buf.resize(max_batch_bytes + 2 * (w->opt.max_entry_bytes + 512));
+  w->crc_sse42 = crc32c_hardware();
   jf::public_key pub{};
   if (!crypto::ed25519_keypair_from_seed(w->opt.signing_seed.data(), pub.data(), w->priv.data())) {
     return absl::InternalError("journal: cannot derive the signing key");

@@ -13,6 +13,9 @@
 // (writer_mode::thread) or the host calling poll() from its own loop
 // (writer_mode::poll). The writer assigns sequence numbers, chains, writes
 // one batch with one pwrite, and syncs according to the durability level.
+// Segment space is reserved a few MiB ahead of the writes (fallocate,
+// keeping the file's size) and the unused rest released when the segment
+// is sealed, so an open segment may occupy more disk than its size.
 // A ticket can be asked whether its record is written (in the page cache:
 // survives the process being killed) or durable (fdatasync'ed: survives a
 // power loss).

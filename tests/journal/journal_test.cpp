@@ -4,6 +4,8 @@
 
 #include <atomic>
 #include <chrono>
+#include <cstring>
+#include <map>
 #include <string>
 #include <thread>
 #include <vector>
@@ -115,6 +117,134 @@ TEST_CASE("journal: every field round-trips and the journal verifies clean", "[j
     CHECK(v.payload.size() == (i == 2 ? payload.size() : 0));
     if (i == 3) CHECK(std::equal(v.payload_digest.begin(), v.payload_digest.end(), given_digest));
   }
+}
+
+TEST_CASE("journal: the writer's frames are the format encoders' byte for byte", "[journal]") {
+  // The writer encodes records itself (straight from the ring, CRC in one
+  // pass); every frame it wrote must carry the appended fields and equal
+  // what journal_format's encoders make of them. Body lengths of every
+  // residue mod 8 (the CRC tail), all payload forms, entries wrapping the
+  // end of a small ring, checkpoints and seals.
+  jt::temp_dir d;
+  auto o = jt::options(d.sub("j"));
+  o.ring_cells = 64;
+  o.checkpoint_every_records = 7;
+  o.max_segment_bytes = 16 << 10;
+  auto j = open_ok(o);
+  const std::string payload_text(300, 'p');
+  const std::span<const std::uint8_t> payload(
+      reinterpret_cast<const std::uint8_t*>(payload_text.data()), payload_text.size());
+  std::uint8_t given_digest[32];
+  for (int i = 0; i < 32; ++i) given_digest[i] = static_cast<std::uint8_t>(0xA0 + i);
+  std::vector<std::uint8_t> inputs(200);
+  for (std::size_t i = 0; i < inputs.size(); ++i) inputs[i] = static_cast<std::uint8_t>(i * 7);
+  struct appended_entry {
+    journal_entry e;
+    std::string account;
+  };
+  std::vector<appended_entry> appended;
+  appended.reserve(160);
+  for (int i = 0; i < 160; ++i) {
+    journal_entry e;
+    e.kind = static_cast<std::uint16_t>(i % 5 == 4 ? 0x8000 + i : 1 + i % 6);
+    e.realtime_ns = 0x1122334455667788ull + static_cast<std::uint64_t>(i);
+    e.monotonic_ns = 0x0102030405060708ull * static_cast<std::uint64_t>(i + 1);
+    const std::string account(static_cast<std::size_t>(i % 19), static_cast<char>('a' + i % 26));
+    e.account = account;
+    e.route = 0xA0000000u + static_cast<std::uint32_t>(i);
+    e.venue = 0x0B000000u + static_cast<std::uint32_t>(i);
+    e.verdict = static_cast<std::uint32_t>(i % 2);
+    e.reason = 0xC00u + static_cast<std::uint32_t>(i);
+    e.config_version = 0xDEADBEEF00000000ull + static_cast<std::uint64_t>(i);
+    e.inputs = std::span<const std::uint8_t>(inputs).first(static_cast<std::size_t>(i * 3 % 41));
+    switch (i % 4) {
+      case 1:  // digested by the writer
+        e.payload = payload.first(static_cast<std::size_t>(1 + i % 200));
+        break;
+      case 2:  // digested and stored
+        e.payload = payload.first(static_cast<std::size_t>(1 + i % 300));
+        e.store_payload = true;
+        break;
+      case 3:  // digest given
+        e.payload_digest = given_digest;
+        break;
+      default:
+        break;
+    }
+    REQUIRE(j->append(e).ok());
+    appended.push_back({e, account});
+    appended.back().e.account = {};  // the copy above is the one to compare with
+    if (i % 3 == 2) REQUIRE(j->poll().ok());
+  }
+  REQUIRE(j->close().ok());
+
+  journal_verify_report rep;
+  const auto recs = jt::records(o.directory, &rep);
+  REQUIRE(rep.clean());
+  CHECK(rep.segments > 1);
+  std::map<std::uint64_t, std::vector<std::uint8_t>> files;
+  std::size_t events = 0;
+  int checkpoints = 0;
+  for (const auto& r : recs) {
+    auto& file = files[r.segment];
+    if (file.empty()) file = jt::read_bytes(o.directory + "/" + jf::segment_file_name(r.segment));
+    REQUIRE(r.offset + r.frame_size <= file.size());
+    const std::span<const std::uint8_t> written(file.data() + r.offset, r.frame_size);
+    jf::record_view v;
+    REQUIRE(jf::decode_frame(written, &v) == jf::frame_status::ok);
+    std::vector<std::uint8_t> expect(r.frame_size);
+    if (v.type == jf::record_type::event) {
+      jf::event_fields f;
+      f.kind = v.kind;
+      f.flags = v.flags;
+      f.seq = v.seq;
+      f.realtime_ns = v.realtime_ns;
+      f.monotonic_ns = v.monotonic_ns;
+      f.prev = v.prev;
+      f.config_version = v.config_version;
+      f.route = v.route;
+      f.venue = v.venue;
+      f.verdict = v.verdict;
+      f.reason = v.reason;
+      f.payload_digest = v.payload_digest;
+      f.account = v.account;
+      f.inputs = v.inputs;
+      f.payload = v.payload;
+      jf::encode_event_body(f, expect.data() + jf::frame_prefix_size);
+      // ... and those are the fields appended.
+      REQUIRE(events < appended.size());
+      const journal_entry& a = appended[events].e;
+      CHECK(v.kind == a.kind);
+      CHECK(v.realtime_ns == a.realtime_ns);
+      CHECK(v.monotonic_ns == a.monotonic_ns);
+      CHECK(v.account == appended[events].account);
+      CHECK(v.route == a.route);
+      CHECK(v.venue == a.venue);
+      CHECK(v.verdict == a.verdict);
+      CHECK(v.reason == a.reason);
+      CHECK(v.config_version == a.config_version);
+      CHECK(std::equal(v.inputs.begin(), v.inputs.end(), a.inputs.begin(), a.inputs.end()));
+      jf::hash digest{};
+      if (a.payload_digest != nullptr) std::memcpy(digest.data(), a.payload_digest, 32);
+      if (!a.payload.empty()) crypto::sha256(a.payload.data(), a.payload.size(), digest.data());
+      CHECK(v.payload_digest == digest);
+      CHECK(v.flags ==
+            ((a.payload_digest != nullptr || !a.payload.empty() ? jf::event_digest_set : 0u) |
+             (a.store_payload ? jf::event_payload_stored : 0u)));
+      const auto stored = a.store_payload ? a.payload : std::span<const std::uint8_t>();
+      CHECK(std::equal(v.payload.begin(), v.payload.end(), stored.begin(), stored.end()));
+      ++events;
+    } else {
+      jf::encode_checkpoint_body(v.seq, v.realtime_ns, v.monotonic_ns, v.prev, v.checkpoint_flags,
+                                 v.sig, expect.data() + jf::frame_prefix_size);
+      ++checkpoints;
+    }
+    jf::seal_frame(expect.data(), static_cast<std::uint32_t>(r.frame_size - jf::frame_prefix_size));
+    INFO("segment " << r.segment << " offset " << r.offset << " seq " << v.seq);
+    REQUIRE(std::equal(expect.begin(), expect.end(), written.begin(), written.end()));
+  }
+  CHECK(events == appended.size());
+  CHECK(checkpoints > 20);
 }
 
 TEST_CASE("journal: bad entries and a closed journal are refused with a reason", "[journal]") {
