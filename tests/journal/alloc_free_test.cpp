@@ -44,7 +44,7 @@ void operator delete(void* p, std::size_t) noexcept { std::free(p); }
 void operator delete[](void* p, std::size_t) noexcept { std::free(p); }
 #endif
 
-TEST_CASE("alloc: append allocates nothing, accepted, rejected or dropped", "[alloc]") {
+TEST_CASE("alloc: append allocates nothing whether accepted or rejected or dropped", "[alloc]") {
   {  // the counter counts
     const std::uint64_t before = allocations.load();
     std::string s(100, 'x');

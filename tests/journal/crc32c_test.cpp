@@ -23,7 +23,7 @@ TEST_CASE("crc32c: check value and RFC 3720 vectors", "[crc32c]") {
   CHECK(tollgate::crc32c(b.data(), b.size()) == 0x113FDB5Cu);
 }
 
-TEST_CASE("crc32c: hardware and table paths agree, extend chains", "[crc32c]") {
+TEST_CASE("crc32c: hardware and table paths agree and extend chains", "[crc32c]") {
   INFO("hardware crc32 instruction in use: " << tollgate::crc32c_hardware());
   std::mt19937_64 rng(7);
   std::vector<std::uint8_t> data(4096);

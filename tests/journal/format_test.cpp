@@ -129,7 +129,7 @@ TEST_CASE("format: the worked example is reproduced byte for byte", "[format]") 
   CHECK(tollgate::crypto::ed25519_verify(m2.data(), m2.size(), v.sig.data(), pub.data()));
 }
 
-TEST_CASE("format: decode_frame rejects short, out-of-range and damaged frames", "[format]") {
+TEST_CASE("format: decode_frame rejects short or out-of-range or damaged frames", "[format]") {
   std::vector<std::uint8_t> b(8 + jf::event_fixed_size, 0);
   jf::event_fields f;
   f.kind = 1;
@@ -154,7 +154,8 @@ TEST_CASE("format: decode_frame rejects short, out-of-range and damaged frames",
   CHECK(why == "unknown event kind");
 }
 
-TEST_CASE("format: manifest round trip, any edit breaks the signature or the syntax", "[format]") {
+TEST_CASE("format: manifest round trip and any edit breaks the signature or the syntax",
+          "[format]") {
   jf::manifest m;
   for (std::size_t i = 0; i < 16; ++i) m.id[i] = static_cast<std::uint8_t>(i * 3);
   const auto seed = jt::test_seed();

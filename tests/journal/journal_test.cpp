@@ -444,8 +444,9 @@ TEST_CASE("journal: tickets are written and durable according to the level", "[j
   }
 }
 
-TEST_CASE("journal: ring full - reject fails closed, drop counts and records, block waits",
-          "[journal]") {
+TEST_CASE(
+    "journal: ring full policies: reject fails closed - drop counts and records - block waits",
+    "[journal]") {
   jt::temp_dir d;
   const auto in = jt::u64s({1});
   SECTION("reject") {
@@ -530,7 +531,7 @@ TEST_CASE("journal: ring full - reject fails closed, drop counts and records, bl
   }
 }
 
-TEST_CASE("journal: many producers, the journal's thread: records = appends, in ticket order",
+TEST_CASE("journal: many producers and the journal's thread: records = appends in ticket order",
           "[journal][concurrency]") {
   jt::temp_dir d;
   auto o = jt::options(d.sub("j"));
@@ -571,7 +572,7 @@ TEST_CASE("journal: many producers, the journal's thread: records = appends, in 
   }
 }
 
-TEST_CASE("journal: tollgate-audit verify, dump and stats", "[journal][tool]") {
+TEST_CASE("journal: tollgate-audit verify and dump and stats", "[journal][tool]") {
   jt::temp_dir d;
   auto o = jt::options(d.sub("j"));
   auto j = open_ok(o);

@@ -135,7 +135,7 @@ TEST_CASE("recovery: garbage or zeros after the last record are a torn tail", "[
   }
 }
 
-TEST_CASE("recovery: damage followed by valid records is refused, nothing truncated",
+TEST_CASE("recovery: damage followed by valid records is refused and nothing truncated",
           "[recovery]") {
   jt::temp_dir d;
   const std::string base = d.sub("base");

@@ -46,7 +46,7 @@ bool take(mpsc_ring& r, std::uint64_t* pos, std::uint64_t* tag) {
 
 }  // namespace
 
-TEST_CASE("ring: variable-size entries wrap around intact, full is reported", "[ring]") {
+TEST_CASE("ring: variable-size entries wrap around intact and full is reported", "[ring]") {
   mpsc_ring r(16);
   std::uint64_t rpos = 0;
   std::mt19937 rng(1);
@@ -77,7 +77,7 @@ TEST_CASE("ring: variable-size entries wrap around intact, full is reported", "[
   CHECK(!r.try_claim(1, &pos));
 }
 
-TEST_CASE("ring: producers racing one consumer lose, duplicate and reorder nothing",
+TEST_CASE("ring: producers racing one consumer lose or duplicate or reorder nothing",
           "[ring][concurrency]") {
   mpsc_ring r(64);
   constexpr int producers = 3;

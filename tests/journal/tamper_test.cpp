@@ -129,7 +129,7 @@ TEST_CASE("tamper: every byte of every file flipped in turn is detected and loca
   CHECK(cases > 2000);
 }
 
-TEST_CASE("tamper: deleted, reordered, duplicated and truncated records", "[tamper]") {
+TEST_CASE("tamper: deleted or reordered or duplicated or truncated records", "[tamper]") {
   fixture f;
   std::size_t cases = 0;
   for (std::uint64_t s = 1; s < f.files.size(); ++s) {
@@ -188,7 +188,7 @@ TEST_CASE("tamper: deleted, reordered, duplicated and truncated records", "[tamp
   CHECK(cases > 100);
 }
 
-TEST_CASE("tamper: forged records, segments and manifests", "[tamper]") {
+TEST_CASE("tamper: forged records and segments and manifests", "[tamper]") {
   fixture f;
   const std::uint64_t nseg = f.files.size() - 1;
   std::size_t cases = 0;
@@ -321,7 +321,7 @@ TEST_CASE("tamper: forged records, segments and manifests", "[tamper]") {
   CHECK(cases == 9);
 }
 
-TEST_CASE("tamper: an open journal's unsigned tail and torn tail are warnings, strict fails",
+TEST_CASE("tamper: an open journal's unsigned tail and torn tail are warnings and strict fails",
           "[tamper]") {
   jt::temp_dir d;
   auto o = jt::options(d.sub("live"));
