@@ -1025,10 +1025,21 @@ append_result journal::append(const journal_entry& e) noexcept {
 }
 
 absl::Status journal::wait_durable(std::uint64_t ticket, std::uint64_t timeout_us) {
-  const std::uint64_t deadline = now_ns() + timeout_us * 1000;
+  const std::uint64_t start = now_ns();
+  // Saturating: a timeout too large to add to the clock waits without limit.
+  const std::uint64_t deadline = timeout_us > (~std::uint64_t{0} - start) / 1000
+                                     ? ~std::uint64_t{0}
+                                     : start + timeout_us * 1000;
   for (;;) {
     if (is_durable(ticket)) return absl::OkStatus();
-    if (state_.load(std::memory_order_acquire) == 2) return status();
+    const std::uint32_t state = state_.load(std::memory_order_acquire);
+    if (state == 2) return status();
+    // Closed: close() synced everything it wrote, so a ticket it did not
+    // make durable never will be.
+    if (state == 1) {
+      if (is_durable(ticket)) return absl::OkStatus();
+      return absl::FailedPreconditionError("journal: closed; the ticket is not durable");
+    }
     if (w_->opt.mode == writer_mode::poll) {
       auto r = poll();
       if (!r.ok()) return r.status();

@@ -203,7 +203,10 @@ class journal {
   }
 
   // Waits (sleeping in short steps; in poll mode, polling) until the ticket
-  // is durable, the journal fails, or timeout_us passes (DeadlineExceeded).
+  // is durable, the journal fails (its error), it is closed with the ticket
+  // not durable (FailedPrecondition), or timeout_us passes
+  // (DeadlineExceeded). A timeout too large to add to the clock waits
+  // without limit.
   absl::Status wait_durable(std::uint64_t ticket, std::uint64_t timeout_us);
 
   // poll mode: drains up to max_batch_records entries, writes them and

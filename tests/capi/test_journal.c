@@ -343,6 +343,12 @@ static void test_events_thread_mode(void) {
     const int rc = tg_journal_poll(j, &n, &err);
     CHECK(rc == TG_ESTATE && n == 5); /* closed */
   }
+  /* After close: a ticket that was written is durable; one that never was
+   * is refused at once, even with a timeout too large to add to a clock. */
+  CHECK(tg_journal_wait_durable(j, ticket, UINT64_MAX, &durable, &err) == TG_OK && durable == 1);
+  durable = 5;
+  CHECK(tg_journal_wait_durable(j, ticket + 1000000, UINT64_MAX, &durable, &err) == TG_ESTATE);
+  CHECK(durable == 0);
   CHECK(log.checkpoints >= 5);
   CHECK(log.poll_rc == TG_ESTATE && log.close_rc == TG_ESTATE);
   tg_journal_free(j);
