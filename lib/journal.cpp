@@ -203,6 +203,8 @@ class journal_writer {
 
   std::thread thread;
   std::atomic<bool> stop{false};
+  // close() has finished: whatever it wrote is synced (durable_ is final).
+  std::atomic<bool> close_done{false};
 
   void emit(const journal_event& ev) {
     if (opt.on_event) opt.on_event(ev);
@@ -1034,15 +1036,22 @@ absl::Status journal::wait_durable(std::uint64_t ticket, std::uint64_t timeout_u
     if (is_durable(ticket)) return absl::OkStatus();
     const std::uint32_t state = state_.load(std::memory_order_acquire);
     if (state == 2) return status();
-    // Closed: close() synced everything it wrote, so a ticket it did not
-    // make durable never will be.
     if (state == 1) {
-      if (is_durable(ticket)) return absl::OkStatus();
-      return absl::FailedPreconditionError("journal: closed; the ticket is not durable");
-    }
-    if (w_->opt.mode == writer_mode::poll) {
+      // Closing: close() writes and syncs every entry appended before it
+      // began (state 1 is set first), so wait for it to finish, without
+      // polling meanwhile; then a ticket it did not make durable never
+      // will be.
+      if (w_->close_done.load(std::memory_order_acquire)) {
+        if (is_durable(ticket)) return absl::OkStatus();
+        return absl::FailedPreconditionError("journal: closed; the ticket is not durable");
+      }
+      std::this_thread::sleep_for(std::chrono::microseconds(10));
+    } else if (w_->opt.mode == writer_mode::poll) {
       auto r = poll();
-      if (!r.ok()) return r.status();
+      if (!r.ok()) {
+        if (state_.load(std::memory_order_acquire) == 1) continue;  // closed meanwhile: above
+        return r.status();
+      }
       if (*r == 0) std::this_thread::sleep_for(std::chrono::microseconds(10));
     } else {
       std::this_thread::sleep_for(std::chrono::microseconds(10));
@@ -1086,6 +1095,7 @@ absl::Status journal::close() {
   if (s.ok()) s = w_->drain_until(w_->ring.enqueue_position());
   if (s.ok()) s = w_->rotate(true);
   w_->closed = true;
+  w_->close_done.store(true, std::memory_order_release);
   w_->seg_fd.reset();
   w_->dir_fd.reset();
   return s;

@@ -205,8 +205,9 @@ class journal {
   // Waits (sleeping in short steps; in poll mode, polling) until the ticket
   // is durable, the journal fails (its error), it is closed with the ticket
   // not durable (FailedPrecondition), or timeout_us passes
-  // (DeadlineExceeded). A timeout too large to add to the clock waits
-  // without limit.
+  // (DeadlineExceeded). A close() in progress on another thread is waited
+  // for: it writes and syncs what was appended before it. A timeout too
+  // large to add to the clock waits without limit.
   absl::Status wait_durable(std::uint64_t ticket, std::uint64_t timeout_us);
 
   // poll mode: drains up to max_batch_records entries, writes them and

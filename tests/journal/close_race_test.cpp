@@ -127,3 +127,38 @@ TEST_CASE("close race: appends racing close() are written or fail", "[journal][c
     }
   }
 }
+
+TEST_CASE("close race: wait_durable during close() waits for close to sync the ticket",
+          "[journal][concurrency]") {
+  // durability none: nothing is durable until close() seals and syncs, so
+  // a waiter that gives up when it sees close begin reports a ticket that
+  // close is about to make durable as never durable.
+  jt::temp_dir d;
+  for (auto mode : {writer_mode::thread, writer_mode::poll}) {
+    auto o = jt::options(d.sub(mode == writer_mode::thread ? "t" : "p"));
+    o.mode = mode;
+    o.level = durability::none;
+    auto opened = journal::open(o);
+    REQUIRE(opened.ok());
+    journal& j = **opened;
+    journal_entry e;
+    e.account = "ACC";
+    const auto r = j.append(e);
+    REQUIRE(r.ok());
+    std::atomic<bool> waiting{false};
+    absl::Status waited;
+    std::thread waiter([&] {
+      waiting.store(true);
+      waited = j.wait_durable(r.ticket, 10'000'000);
+    });
+    while (!waiting.load()) std::this_thread::yield();
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));
+    REQUIRE(j.close().ok());
+    waiter.join();
+    INFO(waited);
+    CHECK(waited.ok());
+    CHECK(j.is_durable(r.ticket));
+    // After close, a ticket it did not make durable is answered at once.
+    CHECK(absl::IsFailedPrecondition(j.wait_durable(r.ticket + 1000, 10'000'000)));
+  }
+}
