@@ -276,8 +276,6 @@ bool valid_permit(const tg_breaker_permit* p) noexcept {
          p->state <= TG_BREAKER_METRICS_ONLY;
 }
 
-bool valid_key(const void* key, std::size_t len) noexcept { return key != nullptr || len == 0; }
-
 // The shape shared by every record function: check the journal and the
 // context, call `record` with the C++ context, map the result.
 template <class F>
@@ -587,7 +585,7 @@ int tg_journal_record_limiter_acquire(tg_journal* j, uint32_t instance, const vo
                                       const tg_limit_decision* d, const tg_journal_entry* ctx,
                                       uint64_t* ticket) {
   return record(j, ctx, [&](const jr::record_context& c) -> int {
-    if (!valid_key(key, key_len) || d == nullptr) return TG_EINVAL;
+    if (!bytes_ok(key, key_len) || d == nullptr) return TG_EINVAL;
     return finish_append(
         *j->impl,
         jr::record_limiter_acquire(*j->impl, instance, tollgate::capi::view(key, key_len), tier,
@@ -601,7 +599,7 @@ int tg_journal_record_limiter_reserve(tg_journal* j, uint32_t instance, const vo
                                       const tg_limit_decision* d, const tg_reservation* res,
                                       const tg_journal_entry* ctx, uint64_t* ticket) {
   return record(j, ctx, [&](const jr::record_context& c) -> int {
-    if (!valid_key(key, key_len) || d == nullptr || res == nullptr) return TG_EINVAL;
+    if (!bytes_ok(key, key_len) || d == nullptr || res == nullptr) return TG_EINVAL;
     return finish_append(
         *j->impl,
         jr::record_limiter_reserve(*j->impl, instance, tollgate::capi::view(key, key_len), tier,
@@ -614,7 +612,7 @@ int tg_journal_record_limiter_cancel(tg_journal* j, uint32_t instance, const voi
                                      size_t key_len, const tg_reservation* res, uint64_t now_ns,
                                      const tg_journal_entry* ctx, uint64_t* ticket) {
   return record(j, ctx, [&](const jr::record_context& c) -> int {
-    if (!valid_key(key, key_len) || res == nullptr) return TG_EINVAL;
+    if (!bytes_ok(key, key_len) || res == nullptr) return TG_EINVAL;
     return finish_append(
         *j->impl,
         jr::record_limiter_cancel(*j->impl, instance, tollgate::capi::view(key, key_len),
